@@ -1,0 +1,104 @@
+"""Raw IDX -> prepared arrays: normalised float32 images (N, 784), one-hot labels (N, 10)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from sklearn.model_selection import train_test_split
+
+from fmnist_mlp.errors import DataError
+from fmnist_mlp.idx import parse_idx
+
+NUM_CLASSES = 10
+CLASS_NAMES = (
+    "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+    "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
+)
+SPLITS = ("train", "val", "test")
+
+
+@dataclass(frozen=True)
+class Split:
+    """One split: X (N, 784) float32 normalised images, Y (N, 10) float32 one-hot labels."""
+
+    X: np.ndarray
+    Y: np.ndarray
+
+    @property
+    def labels(self) -> np.ndarray:
+        return self.Y.argmax(axis=1)  # (N,)
+
+    def head(self, n: int) -> "Split":
+        return Split(self.X[:n], self.Y[:n])
+
+
+def read_raw(raw_dir: Path, prefix: str) -> tuple[np.ndarray, np.ndarray]:
+    """(images (N, 28, 28) uint8, labels (N,) uint8) of ``train`` or ``t10k``."""
+    arrays = []
+    for kind in ("images-idx3", "labels-idx1"):
+        path = Path(raw_dir) / f"{prefix}-{kind}-ubyte"
+        try:
+            data = path.read_bytes()
+        except OSError as e:
+            raise DataError(f"{path}: cannot read ({e})") from None
+        arrays.append(parse_idx(data, str(path)))
+    images, labels = arrays
+    if len(images) != len(labels):
+        raise DataError(f"{raw_dir}/{prefix}: {len(images)} images but {len(labels)} labels")
+    if labels.max() >= NUM_CLASSES:
+        raise DataError(f"{raw_dir}/{prefix}: label {labels.max()} out of range 0..9")
+    return images, labels
+
+
+def one_hot(labels: np.ndarray, num_classes: int = NUM_CLASSES) -> np.ndarray:
+    return np.eye(num_classes, dtype=np.float32)[labels]  # (N, C)
+
+
+def normalise(images: np.ndarray, scale: float, offset: float) -> np.ndarray:
+    flat = images.reshape(len(images), -1).astype(np.float32)  # (N, 784)
+    return flat / np.float32(scale) + np.float32(offset)
+
+
+def prepare(raw_dir: Path, scale: float, offset: float, val_fraction: float, seed: int,
+            subset: int | None = None) -> dict[str, Split]:
+    """Normalise, one-hot encode and split stratified train/val; the test set is untouched.
+
+    ``subset`` keeps a stratified sample of that many training images before the split (for quick
+    runs and tests).
+    """
+    train_images, train_labels = read_raw(raw_dir, "train")
+    test_images, test_labels = read_raw(raw_dir, "t10k")
+    index = np.arange(len(train_labels))
+    if subset is not None and subset < len(index):
+        index, _ = train_test_split(index, train_size=subset, random_state=seed,
+                                    stratify=train_labels)
+        index = np.sort(index)
+    train_idx, val_idx = train_test_split(index, test_size=val_fraction, random_state=seed,
+                                          stratify=train_labels[index])
+
+    def split(images, labels, idx):
+        return Split(normalise(images[idx], scale, offset), one_hot(labels[idx]))
+
+    return {
+        "train": split(train_images, train_labels, train_idx),
+        "val": split(train_images, train_labels, val_idx),
+        "test": split(test_images, test_labels, np.arange(len(test_labels))),
+    }
+
+
+def save_splits(splits: dict[str, Split], out_dir: Path) -> None:
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for name, s in splits.items():
+        np.savez(out_dir / f"{name}.npz", X=s.X, Y=s.Y)
+
+
+def load_split(prepared_dir: Path, name: str) -> Split:
+    path = Path(prepared_dir) / f"{name}.npz"
+    try:
+        with np.load(path) as f:
+            return Split(f["X"], f["Y"])
+    except (OSError, KeyError, ValueError) as e:
+        raise DataError(f"{path}: cannot load prepared split ({e})") from None

@@ -1,0 +1,117 @@
+"""A from-scratch multilayer perceptron over one flat parameter vector.
+
+Layer sizes ``sizes = (n_in, h_1, ..., h_k, n_out)``; layer l has a weight matrix W_l of shape
+(sizes[l], sizes[l+1]) and a bias b_l of shape (sizes[l+1],). The flat vector theta stores, layer
+after layer, W_l row-major then b_l. Hidden layers are ReLU; the output is softmax.
+
+The objective is the mean softmax cross-entropy over the batch plus ``l2 * sum_l ||W_l||_F^2``
+(weights only, biases are NOT regularised), which is what Keras' ``regularizers.l2(l2)`` adds.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+Sizes = tuple[int, ...]
+
+
+def num_params(sizes: Sizes) -> int:
+    return sum((n_in + 1) * n_out for n_in, n_out in zip(sizes[:-1], sizes[1:]))
+
+
+def layer_slices(sizes: Sizes) -> list[tuple[slice, slice]]:
+    """(weight slice, bias slice) of each layer in theta."""
+    slices, start = [], 0
+    for n_in, n_out in zip(sizes[:-1], sizes[1:]):
+        w_end = start + n_in * n_out
+        slices.append((slice(start, w_end), slice(w_end, w_end + n_out)))
+        start = w_end + n_out
+    return slices
+
+
+def unpack(theta: np.ndarray, sizes: Sizes) -> list[tuple[np.ndarray, np.ndarray]]:
+    """[(W_l (n_in, n_out), b_l (n_out,))]: views into theta, not copies."""
+    if theta.shape != (num_params(sizes),):
+        raise ValueError(f"theta has shape {theta.shape}, sizes {sizes} need "
+                         f"({num_params(sizes)},)")
+    return [(theta[w].reshape(n_in, n_out), theta[b])
+            for (w, b), n_in, n_out in zip(layer_slices(sizes), sizes[:-1], sizes[1:])]
+
+
+def pack(layers: list[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
+    """Inverse of unpack: one flat vector (P,)."""
+    return np.concatenate([np.concatenate([W.ravel(), b.ravel()]) for W, b in layers])
+
+
+def init_params(sizes: Sizes, rng: np.random.Generator, bias: float = 0.01) -> np.ndarray:
+    """The seed's initialisation: W ~ U(-1/sqrt(n_in), 1/sqrt(n_in)), b = 0.01."""
+    layers = []
+    for n_in, n_out in zip(sizes[:-1], sizes[1:]):
+        bound = 1.0 / np.sqrt(n_in)
+        W = rng.uniform(-bound, bound, size=(n_in, n_out))  # (n_in, n_out)
+        layers.append((W, np.full(n_out, bias)))
+    return pack(layers)
+
+
+def log_softmax(logits: np.ndarray) -> np.ndarray:
+    """Row-wise log-softmax via logsumexp: finite for any finite logits."""
+    shifted = logits - logits.max(axis=-1, keepdims=True)  # (..., C)
+    return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
+
+
+def forward(theta: np.ndarray, X: np.ndarray, sizes: Sizes):
+    """Logits (B, n_out) and the per-layer (inputs, pre-activations) needed by backprop."""
+    layers = unpack(theta, sizes)
+    activations, zs = [X], []
+    a = X
+    for W, b in layers[:-1]:
+        z = a @ W + b  # (B, n_in) @ (n_in, n_out) -> (B, n_out)
+        a = np.maximum(z, 0.0)
+        zs.append(z)
+        activations.append(a)
+    W, b = layers[-1]
+    logits = a @ W + b  # (B, h_k) @ (h_k, C) -> (B, C)
+    return logits, activations, zs
+
+
+def cross_entropy(log_probs: np.ndarray, Y: np.ndarray) -> float:
+    return float(-(Y * log_probs).sum() / len(Y))
+
+
+def l2_penalty(theta: np.ndarray, sizes: Sizes, l2: float) -> float:
+    return l2 * sum(float(np.vdot(W, W)) for W, _ in unpack(theta, sizes))
+
+
+def loss_and_grad(theta: np.ndarray, X: np.ndarray, Y: np.ndarray, sizes: Sizes,
+                  l2: float = 0.0) -> tuple[float, np.ndarray]:
+    """Objective (mean CE + l2 * sum ||W||^2, biases excluded) and its gradient (P,).
+
+    X (B, n_in), Y (B, C) one-hot (or any rows summing to one). Vectorised over the batch.
+    """
+    logits, activations, zs = forward(theta, X, sizes)
+    log_probs = log_softmax(logits)  # (B, C)
+    loss = cross_entropy(log_probs, Y) + l2_penalty(theta, sizes, l2)
+    grad = np.empty_like(theta)
+    layers = unpack(theta, sizes)
+    grads = unpack(grad, sizes)
+    delta = (np.exp(log_probs) - Y) / len(Y)  # dJ/dlogits (B, C)
+    for l in range(len(layers) - 1, -1, -1):
+        W, _ = layers[l]
+        nabla_w, nabla_b = grads[l]
+        np.matmul(activations[l].T, delta, out=nabla_w)  # (n_in, B) @ (B, n_out)
+        nabla_w += 2.0 * l2 * W
+        delta.sum(axis=0, out=nabla_b)  # (n_out,)
+        if l > 0:
+            delta = (delta @ W.T) * (zs[l - 1] > 0)  # (B, n_out) @ (n_out, n_in) -> (B, n_in)
+    return loss, grad
+
+
+def predict_log_proba(theta: np.ndarray, X: np.ndarray, sizes: Sizes) -> np.ndarray:
+    return log_softmax(forward(theta, X, sizes)[0])  # (N, C)
+
+
+def evaluate(theta: np.ndarray, X: np.ndarray, Y: np.ndarray, sizes: Sizes) -> tuple[float, float]:
+    """(mean cross-entropy without the L2 term, accuracy) on (X, Y)."""
+    log_probs = predict_log_proba(theta, X, sizes)  # (N, C)
+    accuracy = float((log_probs.argmax(axis=1) == Y.argmax(axis=1)).mean())
+    return cross_entropy(log_probs, Y), accuracy

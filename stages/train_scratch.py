@@ -1,0 +1,46 @@
+"""train_scratch: minibatch SGD of the scratch MLP; exports parameters and weight trajectory.
+
+Usage: python stages/train_scratch.py PREPARED_DIR MODEL_DIR METRICS_JSON HISTORY_CSV
+"""
+
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from fmnist_mlp import stage
+from fmnist_mlp.config import ScratchConfig, load_section
+from fmnist_mlp.data import load_split
+from fmnist_mlp.scratch import initial_params, layer_sizes, save_model
+from fmnist_mlp.sgd import sgd
+
+
+def main(argv: list[str]) -> None:
+    prepared_dir, model_dir, metrics_path, history_path = map(Path, argv)
+    cfg = load_section(ScratchConfig)
+    train, val = load_split(prepared_dir, "train"), load_split(prepared_dir, "val")
+    sizes = layer_sizes(cfg, train)
+    with stage.outputs(model_dir, metrics_path, history_path):
+        result = sgd(
+            initial_params(cfg, sizes), train.X.astype(np.float64), train.Y.astype(np.float64),
+            sizes, epochs=cfg.epochs, batch_size=cfg.batch_size,
+            learning_rate=cfg.learning_rate, l2=cfg.l2,
+            rng=np.random.default_rng(cfg.shuffle_seed),
+            val=(val.X.astype(np.float64), val.Y.astype(np.float64)),
+            snapshot_every=cfg.snapshot_every,
+        )
+        h = result.history
+        save_model(model_dir, result, sizes)
+        stage.write_json(metrics_path, {
+            "train": {"loss": h.train_loss[-1], "accuracy": h.train_accuracy[-1]},
+            "val": {"loss": h.val_loss[-1], "accuracy": h.val_accuracy[-1]},
+            "seconds_per_epoch": float(np.mean(h.seconds)),
+            "trajectory_snapshots": len(result.trajectory),
+        })
+        stage.write_csv(history_path, h.rows())
+    stage.log("train_scratch", f"val accuracy {h.val_accuracy[-1]:.4f}, val loss "
+                               f"{h.val_loss[-1]:.4f}, {np.mean(h.seconds):.3f} s/epoch")
+
+
+if __name__ == "__main__":
+    stage.run("train_scratch", main, sys.argv[1:])
