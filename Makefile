@@ -27,6 +27,7 @@ repro: setup
 	PATH=$(CURDIR)/$(BIN):$$PATH dvc metrics show
 
 test: setup
+	$(BIN)/ruff check .
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/pytest -q
 
 lint: setup

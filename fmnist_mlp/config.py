@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import types
 import typing
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
@@ -19,7 +19,7 @@ from fmnist_mlp.errors import ConfigError
 
 
 def _check_type(key: str, value, annotation) -> object:
-    """Return ``value`` converted to ``annotation`` (int->float, list->tuple) or raise ConfigError."""
+    """``value`` converted to ``annotation`` (int->float, list->tuple), or ConfigError."""
     origin = typing.get_origin(annotation)
     args = typing.get_args(annotation)
     if origin in (typing.Union, types.UnionType):
@@ -159,6 +159,7 @@ class ScratchConfig(Section):
     init_seed: int = 0
     shuffle_seed: int = 0
     snapshot_every: int = 0
+    dtype: typing.Literal["float32", "float64"] = "float32"
 
     def validate(self) -> None:
         _positive_list(self, "hidden")
@@ -200,5 +201,5 @@ def load_section(cls: type[S], path: str | Path = "params.yaml") -> S:
 
 __all__ = [
     "FetchConfig", "PrepareConfig", "ScratchConfig", "GradcheckConfig", "load_section",
-    "read_params", "field",
+    "read_params",
 ]

@@ -30,7 +30,7 @@ class Split:
     def labels(self) -> np.ndarray:
         return self.Y.argmax(axis=1)  # (N,)
 
-    def head(self, n: int) -> "Split":
+    def head(self, n: int) -> Split:
         return Split(self.X[:n], self.Y[:n])
 
 

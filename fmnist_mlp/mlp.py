@@ -10,6 +10,8 @@ The objective is the mean softmax cross-entropy over the batch plus ``l2 * sum_l
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 
 Sizes = tuple[int, ...]
@@ -19,14 +21,25 @@ def num_params(sizes: Sizes) -> int:
     return sum((n_in + 1) * n_out for n_in, n_out in zip(sizes[:-1], sizes[1:]))
 
 
-def layer_slices(sizes: Sizes) -> list[tuple[slice, slice]]:
+@lru_cache(maxsize=64)
+def layer_slices(sizes: Sizes) -> tuple[tuple[slice, slice], ...]:
     """(weight slice, bias slice) of each layer in theta."""
     slices, start = [], 0
     for n_in, n_out in zip(sizes[:-1], sizes[1:]):
         w_end = start + n_in * n_out
         slices.append((slice(start, w_end), slice(w_end, w_end + n_out)))
         start = w_end + n_out
-    return slices
+    return tuple(slices)
+
+
+@lru_cache(maxsize=64)
+def weight_mask(sizes: Sizes) -> np.ndarray:
+    """(P,) bool: True on weights, False on biases (read-only, cached)."""
+    mask = np.zeros(num_params(sizes), dtype=bool)
+    for w, _ in layer_slices(sizes):
+        mask[w] = True
+    mask.flags.writeable = False
+    return mask
 
 
 def unpack(theta: np.ndarray, sizes: Sizes) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -59,55 +72,70 @@ def log_softmax(logits: np.ndarray) -> np.ndarray:
     return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
 
 
-def forward(theta: np.ndarray, X: np.ndarray, sizes: Sizes):
-    """Logits (B, n_out) and the per-layer (inputs, pre-activations) needed by backprop."""
-    layers = unpack(theta, sizes)
-    activations, zs = [X], []
-    a = X
+def forward(theta: np.ndarray, X: np.ndarray, sizes: Sizes) -> np.ndarray:
+    """Logits (B, n_out) of a batch X (B, n_in)."""
+    return _forward(unpack(theta, sizes), X)[-1]
+
+
+def _forward(layers, X: np.ndarray) -> list[np.ndarray]:
+    """[X, relu activations of each hidden layer..., logits]."""
+    activations = [X]
     for W, b in layers[:-1]:
-        z = a @ W + b  # (B, n_in) @ (n_in, n_out) -> (B, n_out)
-        a = np.maximum(z, 0.0)
-        zs.append(z)
-        activations.append(a)
+        z = activations[-1] @ W  # (B, n_in) @ (n_in, n_out) -> (B, n_out)
+        z += b
+        activations.append(np.maximum(z, 0, out=z))
     W, b = layers[-1]
-    logits = a @ W + b  # (B, h_k) @ (h_k, C) -> (B, C)
-    return logits, activations, zs
+    activations.append(activations[-1] @ W + b)  # (B, h_k) @ (h_k, C) -> (B, C)
+    return activations
 
 
 def cross_entropy(log_probs: np.ndarray, Y: np.ndarray) -> float:
-    return float(-(Y * log_probs).sum() / len(Y))
+    return float(-np.vdot(Y, log_probs) / len(Y))
 
 
 def l2_penalty(theta: np.ndarray, sizes: Sizes, l2: float) -> float:
-    return l2 * sum(float(np.vdot(W, W)) for W, _ in unpack(theta, sizes))
+    """l2 * sum_l ||W_l||_F^2 (biases excluded)."""
+    weights = theta * weight_mask(sizes)  # (P,) biases zeroed
+    return l2 * float(np.vdot(weights, weights))
 
 
 def loss_and_grad(theta: np.ndarray, X: np.ndarray, Y: np.ndarray, sizes: Sizes,
                   l2: float = 0.0) -> tuple[float, np.ndarray]:
     """Objective (mean CE + l2 * sum ||W||^2, biases excluded) and its gradient (P,).
 
-    X (B, n_in), Y (B, C) one-hot (or any rows summing to one). Vectorised over the batch.
+    X (B, n_in), Y (B, C) one-hot (or any rows summing to one). Vectorised over the batch; the
+    arithmetic is in theta's dtype.
     """
-    logits, activations, zs = forward(theta, X, sizes)
-    log_probs = log_softmax(logits)  # (B, C)
-    loss = cross_entropy(log_probs, Y) + l2_penalty(theta, sizes, l2)
-    grad = np.empty_like(theta)
     layers = unpack(theta, sizes)
+    *activations, logits = _forward(layers, X)
+    B = len(X)
+    shifted = logits - logits.max(axis=1, keepdims=True)  # (B, C)
+    exp = np.exp(shifted)  # (B, C)
+    total = exp.sum(axis=1, keepdims=True)  # (B, 1)
+    # CE = -sum Y * (shifted - log total) / B, and each row of Y sums to one.
+    loss = float((np.log(total).sum() - np.vdot(Y, shifted)) / B)
+    grad = np.empty_like(theta)
     grads = unpack(grad, sizes)
-    delta = (np.exp(log_probs) - Y) / len(Y)  # dJ/dlogits (B, C)
+    delta = exp / total  # softmax (B, C)
+    delta -= Y
+    delta /= B  # dJ/dlogits (B, C)
     for l in range(len(layers) - 1, -1, -1):
-        W, _ = layers[l]
+        W = layers[l][0]
         nabla_w, nabla_b = grads[l]
         np.matmul(activations[l].T, delta, out=nabla_w)  # (n_in, B) @ (B, n_out)
-        nabla_w += 2.0 * l2 * W
         delta.sum(axis=0, out=nabla_b)  # (n_out,)
         if l > 0:
-            delta = (delta @ W.T) * (zs[l - 1] > 0)  # (B, n_out) @ (n_out, n_in) -> (B, n_in)
+            delta = delta @ W.T  # (B, n_out) @ (n_out, n_in) -> (B, n_in)
+            delta *= activations[l] > 0  # ReLU'(z) = [a > 0]
+    if l2:
+        weights = theta * weight_mask(sizes)  # (P,) biases zeroed
+        loss += l2 * float(np.vdot(weights, weights))
+        grad += (2.0 * l2) * weights
     return loss, grad
 
 
 def predict_log_proba(theta: np.ndarray, X: np.ndarray, sizes: Sizes) -> np.ndarray:
-    return log_softmax(forward(theta, X, sizes)[0])  # (N, C)
+    return log_softmax(forward(theta, X, sizes))  # (N, C)
 
 
 def evaluate(theta: np.ndarray, X: np.ndarray, Y: np.ndarray, sizes: Sizes) -> tuple[float, float]:

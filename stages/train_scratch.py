@@ -22,11 +22,11 @@ def main(argv: list[str]) -> None:
     sizes = layer_sizes(cfg, train)
     with stage.outputs(model_dir, metrics_path, history_path):
         result = sgd(
-            initial_params(cfg, sizes), train.X.astype(np.float64), train.Y.astype(np.float64),
+            initial_params(cfg, sizes), train.X.astype(cfg.dtype), train.Y,
             sizes, epochs=cfg.epochs, batch_size=cfg.batch_size,
             learning_rate=cfg.learning_rate, l2=cfg.l2,
             rng=np.random.default_rng(cfg.shuffle_seed),
-            val=(val.X.astype(np.float64), val.Y.astype(np.float64)),
+            val=(val.X, val.Y),
             snapshot_every=cfg.snapshot_every,
         )
         h = result.history

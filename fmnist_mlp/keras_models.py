@@ -1,0 +1,61 @@
+"""The Keras twin of the MLP: Sequential Dense ReLU layers with L2 on kernels, softmax output.
+
+Imported only by stages, benches and tests that need TensorFlow.
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+
+from fmnist_mlp.mlp import Sizes, unpack  # noqa: E402
+
+
+def build_mlp(sizes: Sizes, l2: float, learning_rate: float,
+              steps_per_execution: int = 1, regularize_output: bool = False) -> keras.Sequential:
+    """Compiled Sequential MLP: ReLU hidden layers with l2 kernel regularisers, softmax output,
+    plain SGD on categorical cross-entropy, as the seed's Problem 2. The dtype is
+    ``keras.config.floatx()``.
+
+    The seed regularises the hidden kernels only; ``regularize_output`` adds the same L2 to the
+    output kernel, which is the scratch MLP's objective (``mlp.loss_and_grad``).
+    """
+    hidden = [
+        keras.layers.Dense(n, activation="relu", kernel_regularizer=keras.regularizers.l2(l2))
+        for n in sizes[1:-1]
+    ]
+    model = keras.Sequential([
+        keras.Input(shape=(sizes[0],)),
+        *hidden,
+        keras.layers.Dense(sizes[-1], activation="softmax",
+                           kernel_regularizer=keras.regularizers.l2(l2) if regularize_output
+                           else None),
+    ])
+    model.compile(optimizer=keras.optimizers.SGD(learning_rate=learning_rate),
+                  loss="categorical_crossentropy", metrics=["accuracy"],
+                  steps_per_execution=steps_per_execution)
+    return model
+
+
+def set_flat_weights(model: keras.Model, theta: np.ndarray, sizes: Sizes) -> None:
+    """Load the flat vector theta (P,) of ``mlp`` into the Keras model's Dense layers."""
+    for layer, (W, b) in zip(model.layers, unpack(theta, sizes), strict=True):
+        layer.set_weights([W, b])
+
+
+def get_flat_weights(model: keras.Model) -> np.ndarray:
+    """The model's Dense weights as one flat vector (P,), in ``mlp``'s layout."""
+    return np.concatenate([np.concatenate([w.ravel() for w in layer.get_weights()])
+                           for layer in model.layers])
+
+
+def deterministic(seed: int) -> None:
+    """Seed Python, NumPy and TensorFlow, and ask TF for deterministic ops."""
+    import tensorflow as tf
+
+    keras.utils.set_random_seed(seed)
+    tf.config.experimental.enable_op_determinism()

@@ -1,0 +1,120 @@
+import numpy as np
+import pytest
+
+from fmnist_mlp.gradcheck import check_gradient, relative_error
+from fmnist_mlp.mlp import (
+    evaluate,
+    init_params,
+    log_softmax,
+    loss_and_grad,
+    num_params,
+    pack,
+    unpack,
+)
+
+ARCHITECTURES = [(7, 5, 3), (9, 11, 7, 4), (6, 13, 3, 9, 5), (8, 3, 7, 5, 9, 10)]
+
+
+def batch(rng, sizes, n=6):
+    X = rng.normal(size=(n, sizes[0]))  # (B, n_in)
+    Y = np.eye(sizes[-1])[rng.integers(0, sizes[-1], n)]  # (B, C)
+    return X, Y
+
+
+def test_unpack_gives_views_and_pack_round_trips(rng):
+    sizes = (5, 4, 3, 2)
+    theta = rng.normal(size=num_params(sizes))
+    layers = unpack(theta, sizes)
+    assert [W.shape for W, _ in layers] == [(5, 4), (4, 3), (3, 2)]
+    assert all(np.shares_memory(W, theta) and np.shares_memory(b, theta) for W, b in layers)
+    layers[1][0][2, 1] = 42.0
+    assert 42.0 in theta
+    np.testing.assert_array_equal(pack(unpack(theta, sizes)), theta)
+
+
+def test_unpack_rejects_wrong_length(rng):
+    with pytest.raises(ValueError, match="sizes"):
+        unpack(np.zeros(10), (5, 4, 3))
+
+
+@pytest.mark.parametrize("sizes", ARCHITECTURES)
+@pytest.mark.parametrize("l2", [0.0, 0.05])
+def test_gradient_matches_central_differences(rng, sizes, l2):
+    theta = init_params(sizes, rng)
+    X, Y = batch(rng, sizes)
+    result = check_gradient(theta, X, Y, sizes, l2)
+    assert result.relative_error < 1e-7, result
+    assert result.max_layer_relative_error < 1e-6, result
+    assert result.check_grad < 1e-5, result
+
+
+def test_gradient_check_catches_a_wrong_gradient(rng, monkeypatch):
+    import fmnist_mlp.gradcheck as gc
+
+    sizes = (6, 5, 3)
+    theta = init_params(sizes, rng)
+    X, Y = batch(rng, sizes)
+    right = gc.loss_and_grad
+
+    def missing_l2(t, X, Y, sizes, l2):
+        loss, _ = right(t, X, Y, sizes, l2)
+        return loss, right(t, X, Y, sizes, 0.0)[1]
+
+    monkeypatch.setattr(gc, "loss_and_grad", missing_l2)
+    assert gc.check_gradient(theta, X, Y, sizes, l2=0.5).relative_error > 1e-3
+
+
+def test_l2_applies_to_weights_not_biases(rng):
+    sizes = (4, 3, 2)
+    theta = rng.normal(size=num_params(sizes))
+    X, Y = batch(rng, sizes)
+    loss0, grad0 = loss_and_grad(theta, X, Y, sizes, 0.0)
+    loss1, grad1 = loss_and_grad(theta, X, Y, sizes, 0.1)
+    weights = sum(float((W ** 2).sum()) for W, _ in unpack(theta, sizes))
+    assert loss1 - loss0 == pytest.approx(0.1 * weights)
+    diff = unpack(grad1 - grad0, sizes)
+    for (W, _), (dW, db) in zip(unpack(theta, sizes), diff):
+        np.testing.assert_allclose(dW, 0.2 * W)
+        np.testing.assert_array_equal(db, 0.0)
+
+
+def test_loss_is_mean_cross_entropy_of_softmax(rng):
+    sizes = (4, 3)
+    theta = rng.normal(size=num_params(sizes))
+    X, Y = batch(rng, sizes, n=5)
+    W, b = unpack(theta, sizes)[0]
+    p = np.exp(X @ W + b)
+    p /= p.sum(axis=1, keepdims=True)
+    expected = -np.mean(np.log((p * Y).sum(axis=1)))
+    assert loss_and_grad(theta, X, Y, sizes)[0] == pytest.approx(expected, rel=1e-12)
+
+
+def test_log_softmax_is_finite_for_huge_logits():
+    logits = np.array([[1000.0, -1000.0, 0.0], [-1000.0, -1000.0, -1000.0]])
+    out = log_softmax(logits)
+    assert np.all(np.isfinite(out))
+    np.testing.assert_allclose(out[0], [0.0, -2000.0, -1000.0])
+    np.testing.assert_allclose(np.exp(out[1]), 1 / 3)
+
+
+def test_loss_and_gradient_finite_for_huge_logits():
+    sizes = (2, 3)
+    theta = pack([(np.array([[1000.0, -1000.0, 0.0], [0.0, 0.0, 0.0]]), np.zeros(3))])
+    X = np.array([[1.0, 0.0]])
+    loss, grad = loss_and_grad(theta, X, np.array([[0.0, 1.0, 0.0]]), sizes)
+    assert loss == pytest.approx(2000.0)
+    assert np.all(np.isfinite(grad))
+
+
+def test_evaluate_reports_accuracy(rng):
+    sizes = (3, 2)
+    theta = pack([(np.array([[1.0, -1.0], [0.0, 0.0], [0.0, 0.0]]), np.zeros(2))])
+    X = np.array([[1.0, 0, 0], [-1.0, 0, 0], [2.0, 0, 0], [-3.0, 0, 0]])
+    Y = np.eye(2)[[0, 1, 1, 1]]
+    _, accuracy = evaluate(theta, X, Y, sizes)
+    assert accuracy == 0.75
+
+
+def test_relative_error():
+    assert relative_error(np.zeros(3), np.zeros(3)) == 0.0
+    assert relative_error(np.ones(2), -np.ones(2)) == pytest.approx(1.0)
