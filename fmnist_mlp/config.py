@@ -115,6 +115,9 @@ def _positive_list(section: Section, name: str) -> None:
         _require(v > 0, section.key(name), "values > 0", list(value))
 
 
+SEARCH_AXES = ("hidden_layers", "hidden_units", "learning_rate", "batch_size", "l2")
+
+
 @dataclass(frozen=True)
 class FetchConfig(Section):
     SECTION = "fetch"
@@ -178,6 +181,44 @@ class GradcheckConfig(Section):
         _positive(self, "samples", "epsilon", "tolerance")
 
 
+@dataclass(frozen=True)
+class SearchConfig(Section):
+    """The Keras grid (params section ``search``): five axes, and epochs as checkpoints."""
+
+    SECTION = "search"
+    hidden_layers: tuple[int, ...] = (3, 4, 5)
+    hidden_units: tuple[int, ...] = (30, 40)
+    learning_rate: tuple[float, ...] = (0.05,)
+    batch_size: tuple[int, ...] = (64, 128)
+    l2: tuple[float, ...] = (0.001,)
+    epochs: tuple[int, ...] = (20, 40)
+    seed: int = 0
+    steps_per_execution: int = 50
+
+    def validate(self) -> None:
+        for name in ("hidden_layers", "hidden_units", "learning_rate", "batch_size", "epochs"):
+            _positive_list(self, name)
+        _require(len(self.l2) > 0 and min(self.l2) >= 0, self.key("l2"),
+                 "a non-empty list of values >= 0", list(self.l2))
+        for name in (*SEARCH_AXES, "epochs"):
+            values = getattr(self, name)
+            _require(len(set(values)) == len(values), self.key(name), "distinct values",
+                     list(values))
+        _positive(self, "steps_per_execution")
+        _require(self.seed >= 0, self.key("seed"), "a value >= 0", self.seed)
+
+
+@dataclass(frozen=True)
+class EvaluateConfig(Section):
+    SECTION = "evaluate"
+    retrain: bool = False
+    seeds: tuple[int, ...] = (1, 2, 3)
+
+    def validate(self) -> None:
+        _require(all(s >= 0 for s in self.seeds), self.key("seeds"), "seeds >= 0",
+                 list(self.seeds))
+
+
 def read_params(path: str | Path = "params.yaml") -> dict:
     path = Path(path)
     try:
@@ -200,6 +241,7 @@ def load_section(cls: type[S], path: str | Path = "params.yaml") -> S:
 
 
 __all__ = [
-    "FetchConfig", "PrepareConfig", "ScratchConfig", "GradcheckConfig", "load_section",
+    "FetchConfig", "PrepareConfig", "ScratchConfig", "GradcheckConfig", "SearchConfig",
+    "EvaluateConfig", "load_section",
     "read_params",
 ]

@@ -1,0 +1,58 @@
+"""Training one search item in Keras: once for max(epochs), checkpointing at every listed epoch."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from fmnist_mlp.data import Split
+from fmnist_mlp.keras_models import build_mlp, deterministic, keras
+from fmnist_mlp.search import Trial, write_item_metrics
+from fmnist_mlp.stage import write_csv
+
+
+class Checkpoints(keras.callbacks.Callback):
+    """Saves the model and notes the training seconds at each listed epoch (1-based)."""
+
+    def __init__(self, out_dir: Path, epochs: tuple[int, ...]):
+        super().__init__()
+        self.out_dir, self.epochs = Path(out_dir), set(epochs)
+        self.train_seconds, self.seconds_at = 0.0, {}
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.start = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.train_seconds += time.perf_counter() - self.start
+        if epoch + 1 in self.epochs:
+            self.seconds_at[epoch + 1] = self.train_seconds
+            self.model.save(self.out_dir / f"model_e{epoch + 1}.keras")
+
+
+def fit(trial: Trial, train: Split, val: Split, epochs: int, seed: int, steps_per_execution: int,
+        callbacks=()) -> keras.callbacks.History:
+    """The seed's model for ``trial``, trained on ``train`` and validated on ``val`` each epoch."""
+    deterministic(seed)
+    model = build_mlp(trial.sizes(train.X.shape[1], train.Y.shape[1]), trial.l2,
+                      trial.learning_rate, steps_per_execution)
+    return model.fit(train.X, train.Y, batch_size=trial.batch_size, epochs=epochs,
+                     validation_data=(val.X, val.Y), shuffle=True, verbose=0,
+                     callbacks=list(callbacks))
+
+
+def train_item(trial: Trial, train: Split, val: Split, epochs: tuple[int, ...], seed: int,
+               steps_per_execution: int, out_dir: Path) -> dict:
+    """Train once for max(epochs); write history.csv, metrics.json, model_e{E}.keras."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    checkpoints = Checkpoints(out_dir, epochs)
+    h = fit(trial, train, val, max(epochs), seed, steps_per_execution, [checkpoints]).history
+    rows = [{"epoch": i + 1, "train_loss": h["loss"][i], "val_loss": h["val_loss"][i],
+             "train_accuracy": h["accuracy"][i], "val_accuracy": h["val_accuracy"][i]}
+            for i in range(len(h["loss"]))]
+    write_csv(out_dir / "history.csv", rows)
+    by_epoch = {e: {"val_accuracy": rows[e - 1]["val_accuracy"],
+                    "val_loss": rows[e - 1]["val_loss"], "seconds": checkpoints.seconds_at[e]}
+                for e in epochs}
+    write_item_metrics(out_dir / "metrics.json", trial, by_epoch, checkpoints.train_seconds)
+    return by_epoch

@@ -1,0 +1,26 @@
+"""Classification metrics from predicted log-probabilities."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from fmnist_mlp.data import CLASS_NAMES
+
+
+def classification_report(log_probs: np.ndarray, labels: np.ndarray) -> dict:
+    """Cross-entropy (no L2 term), accuracy and per-class accuracy (recall) of (N, C) log-probs."""
+    predicted = log_probs.argmax(axis=1)  # (N,)
+    correct = predicted == labels  # (N,)
+    per_class = {name: float(correct[labels == c].mean()) for c, name in enumerate(CLASS_NAMES)}
+    return {
+        "test_loss": float(-log_probs[np.arange(len(labels)), labels].mean()),
+        "test_accuracy": float(correct.mean()),
+        "per_class_accuracy": per_class,
+    }
+
+
+def confusion_rows(log_probs: np.ndarray, labels: np.ndarray) -> list[dict]:
+    """One row per example (actual, predicted class names): DVC's ``confusion`` plot input."""
+    predicted = log_probs.argmax(axis=1)  # (N,)
+    return [{"actual": CLASS_NAMES[a], "predicted": CLASS_NAMES[p]}
+            for a, p in zip(labels, predicted)]

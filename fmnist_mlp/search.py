@@ -1,0 +1,92 @@
+"""The hyper-parameter grid, its items' names, and the selection of the best configuration.
+
+No TensorFlow here: the search logic is tested without training anything. An *item* is one DVC
+matrix item (one set of axis values) trained once for max(epochs); a *configuration* is an item at
+one listed epoch (the seed's grid: 12 items, 24 configurations).
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from fmnist_mlp.config import SEARCH_AXES, SearchConfig
+from fmnist_mlp.errors import DataError
+
+
+@dataclass(frozen=True)
+class Trial:
+    """One matrix item: the five axes."""
+
+    hidden_layers: int
+    hidden_units: int
+    learning_rate: float
+    batch_size: int
+    l2: float
+
+    @property
+    def name(self) -> str:
+        """The item's directory name; dvc.yaml's ``outs`` path spells the same template."""
+        return (f"layers{self.hidden_layers}-units{self.hidden_units}-lr{self.learning_rate}"
+                f"-batch{self.batch_size}-l2_{self.l2}")
+
+    def sizes(self, n_in: int, n_out: int) -> tuple[int, ...]:
+        return (n_in, *[self.hidden_units] * self.hidden_layers, n_out)
+
+
+def expand_grid(cfg: SearchConfig) -> list[Trial]:
+    """Every combination of the axes, in params.yaml's order."""
+    return [Trial(*values) for values in itertools.product(*(getattr(cfg, a) for a in SEARCH_AXES))]
+
+
+def write_item_metrics(path: Path, trial: Trial, by_epoch: dict[int, dict], seconds: float):
+    """metrics.json of one item: its axes; val_accuracy, val_loss and training seconds so far at
+    each listed epoch; the total training seconds."""
+    Path(path).write_text(json.dumps({
+        "trial": asdict(trial),
+        "epochs": {str(e): m for e, m in sorted(by_epoch.items())},
+        "seconds": seconds,
+    }, indent=2) + "\n")
+
+
+def read_item(item_dir: Path, trial: Trial, epochs: tuple[int, ...]) -> dict:
+    """The item's metrics.json, checked against the trial and the listed epochs."""
+    path = Path(item_dir) / "metrics.json"
+    try:
+        item = json.loads(path.read_text())
+        recorded = Trial(**item["trial"])
+        figures = {int(e): item["epochs"][str(e)] for e in epochs}
+        for m in figures.values():
+            float(m["val_accuracy"]), float(m["val_loss"]), float(m["seconds"])
+        seconds = float(item["seconds"])
+    except FileNotFoundError:
+        raise DataError(f"{path}: missing; run `dvc repro search`") from None
+    except (ValueError, KeyError, TypeError) as e:
+        raise DataError(f"{path}: malformed item metrics ({type(e).__name__}: {e}); expected "
+                        f"trial, seconds, and val_accuracy, val_loss, seconds at epochs "
+                        f"{list(epochs)}") from None
+    if recorded != trial:
+        raise DataError(f"{path}: records {recorded}, expected {trial}")
+    return {"trial": trial, "epochs": figures, "seconds": seconds}
+
+
+def configurations(items: list[dict]) -> list[dict]:
+    """One row per (item, listed epoch), in grid order."""
+    return [
+        {**asdict(item["trial"]), "epochs": e, "item": item["trial"].name,
+         "label": f"{item['trial'].name}-epochs{e}",
+         "val_accuracy": m["val_accuracy"], "val_loss": m["val_loss"],
+         "seconds": m["seconds"]}
+        for item in items for e, m in item["epochs"].items()
+    ]
+
+
+def select_best(rows: list[dict]) -> dict:
+    """Highest validation accuracy; ties go to the lower validation loss, then to the earlier row
+    (grid order, fewer epochs first)."""
+    if not rows:
+        raise DataError("no configuration to select from: the search grid is empty")
+    return min(enumerate(rows), key=lambda ir: (-ir[1]["val_accuracy"], ir[1]["val_loss"],
+                                                ir[0]))[1]

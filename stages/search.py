@@ -1,0 +1,50 @@
+"""search (one DVC matrix item): train the seed's Keras MLP for one grid point.
+
+Usage: python stages/search.py PREPARED_DIR OUT_ROOT --hidden-layers L --hidden-units U
+           --learning-rate LR --batch-size B --l2 L2
+Trains once for max(search.epochs) and writes OUT_ROOT/<item name>/: history.csv, metrics.json
+(validation figures at every listed epoch) and model_e<E>.keras at every listed epoch.
+"""
+
+import argparse
+import sys
+from pathlib import Path
+
+from fmnist_mlp import stage
+from fmnist_mlp.config import SearchConfig, load_section
+from fmnist_mlp.data import load_split
+from fmnist_mlp.search import Trial
+
+
+def parse(argv: list[str]) -> tuple[Path, Path, Trial]:
+    parser = argparse.ArgumentParser(prog="stages/search.py")
+    parser.add_argument("prepared_dir", type=Path)
+    parser.add_argument("out_root", type=Path)
+    parser.add_argument("--hidden-layers", type=int, required=True)
+    parser.add_argument("--hidden-units", type=int, required=True)
+    parser.add_argument("--learning-rate", type=float, required=True)
+    parser.add_argument("--batch-size", type=int, required=True)
+    parser.add_argument("--l2", type=float, required=True)
+    args = parser.parse_args(argv)
+    trial = Trial(args.hidden_layers, args.hidden_units, args.learning_rate, args.batch_size,
+                  args.l2)
+    return args.prepared_dir, args.out_root, trial
+
+
+def main(argv: list[str]) -> None:
+    prepared_dir, out_root, trial = parse(argv)
+    cfg = load_section(SearchConfig)
+    from fmnist_mlp.keras_search import train_item
+
+    train, val = load_split(prepared_dir, "train"), load_split(prepared_dir, "val")
+    out_dir = out_root / trial.name
+    with stage.outputs(out_dir):
+        by_epoch = train_item(trial, train, val, cfg.epochs, cfg.seed, cfg.steps_per_execution,
+                              out_dir)
+    figures = ", ".join(f"@{e} {m['val_accuracy']:.4f}" for e, m in by_epoch.items())
+    stage.log("search", f"{trial.name}: val accuracy {figures}; "
+                        f"{by_epoch[max(by_epoch)]['seconds']:.1f} s")
+
+
+if __name__ == "__main__":
+    stage.run("search", main, sys.argv[1:])
