@@ -1,6 +1,6 @@
 """select: read exactly the current grid's items, pick the best configuration, export it.
 
-Usage: python stages/select.py SEARCH_ROOT METRICS_JSON RESULTS_CSV BEST_DIR
+Usage: python stages/select_best.py SEARCH_ROOT METRICS_JSON RESULTS_CSV BEST_DIR
 """
 
 import shutil
