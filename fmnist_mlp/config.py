@@ -219,6 +219,25 @@ class EvaluateConfig(Section):
                  list(self.seeds))
 
 
+@dataclass(frozen=True)
+class LandscapeConfig(Section):
+    """The loss landscape on a plane through the SGD trajectory (params section ``landscape``)."""
+
+    SECTION = "landscape"
+    center: typing.Literal["mean", "final"] = "mean"
+    directions: typing.Literal["pca", "random"] = "pca"
+    grid: int = 100
+    margin: float = 0.1
+    samples: int = 2500
+    seed: int = 0
+    chunk_mb: float = 4.0
+
+    def validate(self) -> None:
+        _require(self.grid >= 2, self.key("grid"), "an integer >= 2", self.grid)
+        _non_negative(self, "margin", "seed")
+        _positive(self, "samples", "chunk_mb")
+
+
 def read_params(path: str | Path = "params.yaml") -> dict:
     path = Path(path)
     try:
@@ -242,6 +261,6 @@ def load_section(cls: type[S], path: str | Path = "params.yaml") -> S:
 
 __all__ = [
     "FetchConfig", "PrepareConfig", "ScratchConfig", "GradcheckConfig", "SearchConfig",
-    "EvaluateConfig", "load_section",
+    "EvaluateConfig", "LandscapeConfig", "load_section",
     "read_params",
 ]

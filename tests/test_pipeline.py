@@ -17,12 +17,21 @@ def override(repo, **sections):
     path.write_text(yaml.safe_dump(params, sort_keys=False))
 
 
+SMALL = dict(
+    prepare={"subset": 5000},
+    scratch={"epochs": 2, "learning_rate": 0.1},
+    search={"hidden_layers": [1, 2], "hidden_units": [8], "batch_size": [256], "epochs": [1, 2]},
+    evaluate={"seeds": [1, 2]},
+    landscape={"grid": 12, "samples": 300},
+)
+
+
 @pytest.fixture(scope="module")
 def small_repo(tmp_path_factory):
-    """The foundation stages run once on 5 000 images, 2 epochs at a larger learning rate."""
+    """The whole pipeline once on 5 000 images, a 2x1 grid, 2 epochs."""
     repo = copy_project(tmp_path_factory.mktemp("e2e") / "repo")
-    override(repo, prepare={"subset": 5000}, scratch={"epochs": 2, "learning_rate": 0.1})
-    run_dvc(repo, "repro", "train_scratch", "gradcheck")
+    override(repo, **SMALL)
+    run_dvc(repo, "repro")
     return repo
 
 
@@ -43,10 +52,56 @@ def test_foundation_stages_write_sane_metrics(small_repo):
         assert f["X"].shape == (1000, 784) and f["Y"].shape == (1000, 10)
 
 
+def test_search_select_evaluate_write_their_metrics_and_plots(small_repo):
+    search = json.loads((small_repo / "metrics/search.json").read_text())
+    assert search["configs"] == 4 and search["items"] == 2
+    assert set(search["best"]) == {"hidden_layers", "hidden_units", "learning_rate",
+                                   "batch_size", "epochs", "l2", "val_accuracy", "val_loss"}
+    results = (small_repo / "plots/search_results.csv").read_text().splitlines()
+    assert results[0] == "label,val_accuracy,val_loss,seconds" and len(results) == 5
+    evaluate = json.loads((small_repo / "metrics/evaluate.json").read_text())
+    for model in ("scratch", "keras"):
+        assert 0.2 < evaluate[model]["test_accuracy"] <= 1.0
+        assert len(evaluate[model]["per_class_accuracy"]) == 10
+    assert len(evaluate["keras"]["test_accuracy_seeds"]) == 2
+    assert evaluate["keras"]["test_accuracy_std"] >= 0
+    confusion = (small_repo / "plots/confusion_keras.csv").read_text().splitlines()
+    assert confusion[0] == "actual,predicted" and len(confusion) == 10_001
+    final = (small_repo / "plots/final_history.csv").read_text().splitlines()
+    assert final[0] == "epoch,train_loss,val_loss" and len(final) == 1 + search["best"]["epochs"]
+
+
+def test_landscape_writes_metrics_grids_and_images(small_repo):
+    land = json.loads((small_repo / "metrics/landscape.json").read_text())
+    assert {"explained_variance", "loss_min", "loss_max", "trajectory_gap", "off_plane",
+            "seconds"} <= set(land)
+    assert 0 < land["explained_variance"][1] <= land["explained_variance"][0] <= 1
+    assert 0 < land["loss_min"] < land["loss_max"]
+    import numpy as np
+
+    with np.load(small_repo / "models/landscape/landscape.npz") as f:
+        assert f["loss"].shape == (12, 12) and f["coords"].shape == (3, 2)
+    for name in ("landscape_surface.png", "landscape_contour.png"):
+        assert (small_repo / "plots" / name).stat().st_size > 10_000
+
+
 def test_second_repro_changes_nothing(small_repo):
-    out = run_dvc(small_repo, "repro", "train_scratch", "gradcheck").stdout
+    out = run_dvc(small_repo, "repro").stdout
     assert "Running stage" not in out
     assert "up to date" in out
+
+
+def test_adding_a_grid_value_runs_only_the_new_items(small_repo):
+    override(small_repo, search={"batch_size": [256, 512]})
+    try:
+        out = run_dvc(small_repo, "repro", "select").stdout
+        ran = sorted(line for line in out.splitlines() if line.startswith("Running stage"))
+        assert ran == ["Running stage 'search@1-8-0.05-512-0.001':",
+                       "Running stage 'search@2-8-0.05-512-0.001':",
+                       "Running stage 'select':"]
+        assert json.loads((small_repo / "metrics/search.json").read_text())["configs"] == 8
+    finally:
+        override(small_repo, search={"batch_size": [256]})
 
 
 def test_invalid_param_stops_with_the_key_and_no_output(small_repo):

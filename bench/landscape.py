@@ -1,0 +1,46 @@
+"""The landscape grid: the vectorised evaluator against the seed's way (per point: map back to
+theta, full forward pass), same plane, grid and samples, in one run. Needs models/scratch and
+data/prepared (``dvc repro train_scratch``).
+
+Usage: python bench/landscape.py [GRID] [SAMPLES]
+"""
+
+import sys
+import time
+
+import numpy as np
+
+from fmnist_mlp.data import load_split
+from fmnist_mlp.landscape import fit_plane, grid_axes, plane_loss, plane_loss_naive
+from fmnist_mlp.scratch import load_model, load_trajectory
+
+
+def timed(f, *args):
+    start = time.perf_counter()
+    result = f(*args)
+    return time.perf_counter() - start, result
+
+
+def main(grid: int = 100, samples: int = 2500) -> None:
+    _, sizes = load_model("models/scratch")
+    trajectory = load_trajectory("models/scratch")  # (T, P)
+    train = load_split("data/prepared", "train")
+    X, Y = train.X[:samples].astype(np.float64), train.Y[:samples]
+    plane = fit_plane(trajectory, sizes)
+    A, B = grid_axes(plane.project(trajectory), grid, 0.1)
+    ab = np.stack(np.meshgrid(A, B), axis=-1).reshape(-1, 2)  # (grid^2, 2)
+
+    fast_s, (fast, _) = timed(plane_loss, plane, sizes, X, Y, ab)
+    naive_s, (naive, _) = timed(plane_loss_naive, plane, sizes, X, Y, ab)
+    print(f"{len(ab)} grid points, {len(X)} samples, sizes {sizes}")
+    print(f"seed's way (per point forward): {naive_s:.2f} s")
+    print(f"vectorised:                     {fast_s:.3f} s")
+    print(f"speed-up: {naive_s / fast_s:.1f}x; max |difference| {np.abs(fast - naive).max():.2e}")
+
+    full_X = train.X.astype(np.float64)
+    full_s, _ = timed(plane_loss, plane, sizes, full_X, train.Y, ab)
+    print(f"vectorised on the whole train split ({len(full_X)} samples): {full_s:.1f} s")
+
+
+if __name__ == "__main__":
+    main(*map(int, sys.argv[1:]))

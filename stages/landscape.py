@@ -1,0 +1,65 @@
+"""landscape: the loss on a plane through the scratch model's SGD trajectory.
+
+Usage: python stages/landscape.py PREPARED_DIR SCRATCH_DIR OUT_NPZ METRICS_JSON PLOTS_DIR
+Writes OUT_NPZ (grid axes, loss and accuracy grids, trajectory coordinates and losses),
+METRICS_JSON and PLOTS_DIR/landscape_{surface,contour}.png.
+"""
+
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from fmnist_mlp import plotting, stage
+from fmnist_mlp.config import LandscapeConfig, load_section
+from fmnist_mlp.data import load_split
+from fmnist_mlp.landscape import fit_plane, grid_axes, plane_loss, trajectory_fit
+from fmnist_mlp.scratch import load_model, load_trajectory
+
+
+def main(argv: list[str]) -> None:
+    prepared_dir, scratch_dir, out_npz, metrics_path, plots_dir = map(Path, argv)
+    cfg = load_section(LandscapeConfig)
+    data = load_split(prepared_dir, "train").head(cfg.samples)
+    _, sizes = load_model(scratch_dir)
+    trajectory = load_trajectory(scratch_dir)  # (T, P)
+    start = time.perf_counter()
+    plane = fit_plane(trajectory, sizes, cfg.center, cfg.directions,
+                      np.random.default_rng(cfg.seed))
+    fit = trajectory_fit(plane, trajectory, sizes, data.X, data.Y)
+    A, B = grid_axes(fit.coords, cfg.grid, cfg.margin)  # (n,), (n,)
+    ab = np.stack(np.meshgrid(A, B), axis=-1).reshape(-1, 2)  # (n*n, 2), rows follow B
+    loss, accuracy = plane_loss(plane, sizes, data.X, data.Y, ab, cfg.chunk_mb)
+    loss, accuracy = loss.reshape(len(B), len(A)), accuracy.reshape(len(B), len(A))
+    seconds = time.perf_counter() - start
+    labels = plotting.axis_labels(plane.explained_variance, cfg.directions)
+    outs = (out_npz, metrics_path, plots_dir / "landscape_surface.png",
+            plots_dir / "landscape_contour.png")
+    with stage.outputs(*outs):
+        out_npz.parent.mkdir(parents=True, exist_ok=True)
+        np.savez(out_npz, a=A, b=B, loss=loss, accuracy=accuracy, coords=fit.coords,
+                 true_loss=fit.true_loss, plane_loss=fit.plane_loss, off_plane=fit.off_plane,
+                 explained_variance=plane.explained_variance)
+        stage.write_json(metrics_path, {
+            "explained_variance": plane.explained_variance.tolist(),
+            "loss_min": float(loss.min()),
+            "loss_max": float(loss.max()),
+            "trajectory_gap": float(np.abs(fit.true_loss - fit.plane_loss).max()),
+            "off_plane": float(fit.off_plane.max()),
+            "seconds": seconds,
+            "grid_points": int(loss.size),
+            "samples": len(data.X),
+        })
+        plotting.surface(plots_dir / "landscape_surface.png", A, B, loss, fit.coords,
+                         fit.plane_loss, labels)
+        plotting.contour(plots_dir / "landscape_contour.png", A, B, loss, fit.coords, labels,
+                         f"Cross-entropy on the {cfg.directions} plane through the "
+                         f"{cfg.center} ({len(data.X)} training images)")
+    stage.log("landscape", f"{loss.size} grid points in {seconds:.2f} s; loss "
+                           f"{loss.min():.3f}..{loss.max():.3f}; trajectory gap "
+                           f"{np.abs(fit.true_loss - fit.plane_loss).max():.3f}")
+
+
+if __name__ == "__main__":
+    stage.run("landscape", main, sys.argv[1:])

@@ -1,0 +1,100 @@
+import numpy as np
+import pytest
+
+from fmnist_mlp.landscape import (
+    Plane,
+    filter_normalised_directions,
+    fit_plane,
+    grid_axes,
+    plane_loss,
+    plane_loss_naive,
+    trajectory_fit,
+)
+from fmnist_mlp.mlp import evaluate, init_params, num_params, unpack
+
+
+def toy_data(rng, sizes, n=40):
+    X = rng.normal(size=(n, sizes[0]))  # (N, n_in)
+    return X, np.eye(sizes[-1])[rng.integers(0, sizes[-1], n)]
+
+
+@pytest.mark.parametrize("sizes", [(5, 3), (6, 4, 3), (7, 9, 5, 4), (4, 3, 6, 2, 5)])
+def test_fast_evaluator_equals_naive(rng, sizes):
+    P = num_params(sizes)
+    plane = Plane(rng.normal(size=P), rng.normal(size=(2, P)), np.zeros(2))
+    X, Y = toy_data(rng, sizes)
+    ab = rng.uniform(-1, 1, size=(37, 2))  # (G, 2)
+    fast_loss, fast_acc = plane_loss(plane, sizes, X, Y, ab, chunk_mb=0.01)  # several chunks
+    naive_loss, naive_acc = plane_loss_naive(plane, sizes, X, Y, ab)
+    np.testing.assert_allclose(fast_loss, naive_loss, rtol=0, atol=1e-10)
+    np.testing.assert_array_equal(fast_acc, naive_acc)
+
+
+def test_planar_trajectory_is_reproduced_exactly(rng):
+    sizes = (6, 5, 3)
+    P = num_params(sizes)
+    c, d = rng.normal(size=P), rng.normal(size=(2, P))
+    coords = rng.normal(size=(8, 2))
+    trajectory = c + coords @ d  # (T, P) lies in a plane
+    X, Y = toy_data(rng, sizes)
+    plane = fit_plane(trajectory, sizes)
+    fit = trajectory_fit(plane, trajectory, sizes, X, Y)
+    np.testing.assert_allclose(plane.point(fit.coords), trajectory, atol=1e-10)
+    np.testing.assert_allclose(fit.true_loss, fit.plane_loss, atol=1e-10)
+    assert fit.off_plane.max() < 1e-10
+    assert plane.explained_variance.sum() == pytest.approx(1.0)
+
+
+def test_off_plane_trajectory_reports_a_gap(rng):
+    sizes = (6, 5, 3)
+    trajectory = rng.normal(size=(6, num_params(sizes)))  # 6 points, 5-dimensional spread
+    X, Y = toy_data(rng, sizes)
+    fit = trajectory_fit(fit_plane(trajectory, sizes), trajectory, sizes, X, Y)
+    assert fit.off_plane.max() > 0.01
+    assert np.abs(fit.true_loss - fit.plane_loss).max() > 1e-3
+
+
+@pytest.mark.parametrize("center", ["mean", "final"])
+@pytest.mark.parametrize("directions", ["pca", "random"])
+def test_both_centres_and_direction_kinds(rng, center, directions):
+    sizes = (6, 5, 3)
+    P = num_params(sizes)
+    trajectory = init_params(sizes, rng) + np.cumsum(rng.normal(size=(10, P)) * 0.1, axis=0)
+    plane = fit_plane(trajectory, sizes, center, directions, np.random.default_rng(0))
+    expected_center = trajectory.mean(axis=0) if center == "mean" else trajectory[-1]
+    np.testing.assert_allclose(plane.center, expected_center)
+    assert plane.directions.shape == (2, P)
+    assert np.all((0 <= plane.explained_variance) & (plane.explained_variance <= 1))
+    X, Y = toy_data(rng, sizes)
+    loss, _ = plane_loss(plane, sizes, X, Y, np.zeros((1, 2)))
+    assert loss[0] == pytest.approx(evaluate(plane.center, X, Y, sizes)[0], abs=1e-12)
+
+
+def test_filter_normalised_directions_match_filter_norms(rng):
+    sizes = (6, 5, 3)
+    theta = init_params(sizes, rng)
+    d = filter_normalised_directions(theta, sizes, rng)
+    for (Wd, bd), (W, _) in zip(unpack(d[0], sizes), unpack(theta, sizes)):
+        np.testing.assert_allclose(np.linalg.norm(Wd, axis=0), np.linalg.norm(W, axis=0))
+        assert np.all(bd == 0)
+
+
+def test_grid_axes_widen_the_range():
+    a, b = grid_axes(np.array([[0.0, 1.0], [10.0, 3.0]]), 5, 0.1)
+    assert (a[0], a[-1], len(a)) == (-1.0, 11.0, 5)
+    np.testing.assert_allclose((b[0], b[-1]), (0.8, 3.2))
+
+
+def test_rendering_writes_non_empty_pngs(tmp_path, rng):
+    from fmnist_mlp import plotting
+
+    A, B = np.linspace(-1, 1, 12), np.linspace(-2, 2, 10)
+    loss = np.add.outer(B ** 2, A ** 2)  # (len(B), len(A))
+    coords = np.array([[-0.8, 1.5], [-0.3, 0.6], [0.0, 0.1]])
+    labels = plotting.axis_labels(np.array([0.795, 0.12]), "pca")
+    assert labels == ("PC1 (79.5 %)", "PC2 (12.0 %)")
+    plotting.surface(tmp_path / "s.png", A, B, loss, coords, np.ones(3), labels)
+    plotting.contour(tmp_path / "c.png", A, B, loss, coords, labels, "t")
+    for name in ("s.png", "c.png"):
+        data = (tmp_path / name).read_bytes()
+        assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 10_000

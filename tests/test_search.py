@@ -1,0 +1,120 @@
+"""Search logic without training anything (grid, names, selection, stale and malformed items)."""
+
+import json
+
+import pytest
+import yaml
+
+from fmnist_mlp.config import SearchConfig
+from fmnist_mlp.errors import ConfigError, DataError
+from fmnist_mlp.search import (
+    Trial,
+    configurations,
+    expand_grid,
+    read_item,
+    select_best,
+    write_item_metrics,
+)
+
+
+def fake_item(root, trial, scores, seconds=10.0):
+    """An item directory as the search stage leaves it; scores: {epoch: (val_acc, val_loss)}."""
+    item_dir = root / trial.name
+    item_dir.mkdir(parents=True)
+    by_epoch = {e: {"val_accuracy": a, "val_loss": loss, "seconds": seconds * e / max(scores)}
+                for e, (a, loss) in scores.items()}
+    write_item_metrics(item_dir / "metrics.json", trial, by_epoch, seconds)
+    return item_dir
+
+
+def test_seed_grid_has_12_items_and_24_configurations():
+    cfg = SearchConfig.from_dict({})
+    grid = expand_grid(cfg)
+    assert len(grid) == 12 and len(set(grid)) == 12
+    assert grid[0] == Trial(3, 30, 0.05, 64, 0.001)
+    assert grid[-1] == Trial(5, 40, 0.05, 128, 0.001)
+    assert len(grid) * len(cfg.epochs) == 24
+
+
+def test_item_name_matches_the_dvc_yaml_template(root):
+    """select finds each item where the matrix stage wrote it."""
+    stage = yaml.safe_load((root / "dvc.yaml").read_text())["stages"]["search"]
+    (template,) = stage["outs"]
+    trial = Trial(4, 40, 0.05, 128, 0.001)
+    path = template
+    for axis in stage["matrix"]:
+        path = path.replace(f"${{item.{axis}}}", str(getattr(trial, axis)))
+    assert path == f"models/search/{trial.name}"
+    assert set(stage["matrix"]) == set(Trial.__dataclass_fields__)
+
+
+def test_duplicate_or_empty_axis_is_rejected():
+    with pytest.raises(ConfigError, match="search.batch_size: expected distinct values"):
+        SearchConfig.from_dict({"batch_size": [64, 64]})
+    with pytest.raises(ConfigError, match="search.hidden_units: expected a non-empty list"):
+        SearchConfig.from_dict({"hidden_units": []})
+
+
+def test_selection_prefers_accuracy_then_loss_then_grid_order(tmp_path):
+    # Given two items whose best checkpoints tie on accuracy
+    a, b = Trial(3, 30, 0.05, 64, 0.001), Trial(3, 40, 0.05, 64, 0.001)
+    fake_item(tmp_path, a, {20: (0.88, 0.40), 40: (0.87, 0.38)})
+    fake_item(tmp_path, b, {20: (0.86, 0.41), 40: (0.88, 0.35)})
+    # When the current grid is read and the best configuration selected
+    items = [read_item(tmp_path / t.name, t, (20, 40)) for t in (a, b)]
+    rows = configurations(items)
+    best = select_best(rows)
+    # Then the lower validation loss breaks the tie
+    assert len(rows) == 4
+    assert (best["item"], best["epochs"], best["val_loss"]) == (b.name, 40, 0.35)
+    # And an exact tie goes to the earlier configuration in grid order
+    exact = [dict(rows[0]), dict(rows[0], label="later")]
+    assert select_best(exact) is exact[0]
+
+
+def test_stale_directories_are_ignored(tmp_path):
+    # Given the directory of a removed grid value holding a better score
+    cfg = SearchConfig.from_dict({"hidden_layers": [3], "hidden_units": [30],
+                                  "batch_size": [64], "epochs": [2]})
+    (current,) = expand_grid(cfg)
+    fake_item(tmp_path, current, {2: (0.80, 0.5)})
+    fake_item(tmp_path, Trial(9, 99, 0.05, 64, 0.001), {2: (0.99, 0.1)})
+    # When only the current grid is read
+    items = [read_item(tmp_path / t.name, t, cfg.epochs) for t in expand_grid(cfg)]
+    # Then the stale item plays no part
+    assert select_best(configurations(items))["item"] == current.name
+
+
+def test_missing_item_is_a_clear_error(tmp_path):
+    trial = Trial(3, 30, 0.05, 64, 0.001)
+    with pytest.raises(DataError, match=f"{trial.name}/metrics.json: missing"):
+        read_item(tmp_path / trial.name, trial, (20,))
+
+
+@pytest.mark.parametrize("content", [
+    "not json",
+    json.dumps({"trial": {}, "epochs": {}, "seconds": 1}),
+    json.dumps({"trial": {"hidden_layers": 3, "hidden_units": 30, "learning_rate": 0.05,
+                          "batch_size": 64, "l2": 0.001},
+                "epochs": {"40": {"val_accuracy": 0.9, "val_loss": 0.3, "seconds": 1}},
+                "seconds": 1}),
+])
+def test_malformed_item_names_the_file(tmp_path, content):
+    trial = Trial(3, 30, 0.05, 64, 0.001)
+    (tmp_path / trial.name).mkdir()
+    (tmp_path / trial.name / "metrics.json").write_text(content)
+    with pytest.raises(DataError, match="metrics.json: malformed item metrics"):
+        read_item(tmp_path / trial.name, trial, (20,))
+
+
+def test_item_recording_another_trial_is_rejected(tmp_path):
+    trial, other = Trial(3, 30, 0.05, 64, 0.001), Trial(3, 30, 0.05, 128, 0.001)
+    fake_item(tmp_path, other, {20: (0.8, 0.5)})
+    (tmp_path / other.name).rename(tmp_path / trial.name)
+    with pytest.raises(DataError, match="records"):
+        read_item(tmp_path / trial.name, trial, (20,))
+
+
+def test_empty_grid_cannot_be_selected():
+    with pytest.raises(DataError, match="empty"):
+        select_best([])
