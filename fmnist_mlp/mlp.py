@@ -93,12 +93,6 @@ def cross_entropy(log_probs: np.ndarray, Y: np.ndarray) -> float:
     return float(-np.vdot(Y, log_probs) / len(Y))
 
 
-def l2_penalty(theta: np.ndarray, sizes: Sizes, l2: float) -> float:
-    """l2 * sum_l ||W_l||_F^2 (biases excluded)."""
-    weights = theta * weight_mask(sizes)  # (P,) biases zeroed
-    return l2 * float(np.vdot(weights, weights))
-
-
 def loss_and_grad(theta: np.ndarray, X: np.ndarray, Y: np.ndarray, sizes: Sizes,
                   l2: float = 0.0) -> tuple[float, np.ndarray]:
     """Objective (mean CE + l2 * sum ||W||^2, biases excluded) and its gradient (P,).
