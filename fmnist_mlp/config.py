@@ -230,7 +230,7 @@ class LandscapeConfig(Section):
     margin: float = 0.1
     samples: int = 2500
     seed: int = 0
-    chunk_mb: float = 4.0
+    chunk_mb: float = 2.0
 
     def validate(self) -> None:
         _require(self.grid >= 2, self.key("grid"), "an integer >= 2", self.grid)

@@ -12,13 +12,13 @@ evaluated for a chunk of grid points at a time with batched matmuls.
 from __future__ import annotations
 
 import os
-import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
 from sklearn.decomposition import PCA
 from threadpoolctl import threadpool_limits
+from tqdm import tqdm
 
 from fmnist_mlp.mlp import Sizes, evaluate, layer_slices, unpack
 
@@ -84,15 +84,16 @@ def plane_loss_naive(plane: Plane, sizes: Sizes, X: np.ndarray, Y: np.ndarray,
 
 
 def plane_loss(plane: Plane, sizes: Sizes, X: np.ndarray, Y: np.ndarray, ab: np.ndarray,
-               chunk_mb: float = 1.0, threads: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+               chunk_mb: float = 2.0, threads: int | None = None,
+               progress: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """Cross-entropy (no L2) and accuracy at each point ab (G, 2) of the plane, vectorised.
 
     The first layer's pre-activations are affine in (a, b): three products computed once
     (first_layer_products). The later layers run on tiles of (grid points x samples) whose
-    activations (g, units, n) take about ``chunk_mb`` each, so that they stay in cache; tiles run
-    on ``threads`` threads (default: the available cores) with BLAS single-threaded, and the
-    per-point sums are reduced in a fixed order, so the result does not depend on the thread
-    count. A tie for the top logit counts as correct.
+    activations (g, units, n) take about ``chunk_mb`` each, so that they stay in cache. The grid
+    is shared out among ``threads`` threads (default: the available cores), BLAS single-threaded;
+    each point's sum over sample blocks runs in one thread in a fixed order, so the result does
+    not depend on the thread count. A tie for the top logit counts as correct.
     """
     X = np.asarray(X, dtype=np.float64)
     labels = Y.argmax(axis=1)  # (N,)
@@ -105,19 +106,23 @@ def plane_loss(plane: Plane, sizes: Sizes, X: np.ndarray, Y: np.ndarray, ab: np.
     # After the first layer, theta is the parameter vector of a network with sizes[1:]:
     later = slice(layer_slices(sizes)[0][1].stop, None)
     basis = np.vstack([plane.center[later], plane.directions[:, later]])  # (3, P_later)
-    tiles = [(g, i) for g in range(0, len(ab), step) for i in range(len(blocks))]
-    per_thread = threading.local()
-
-    def run(tile: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
-        g, i = tile
-        workspace = per_thread.__dict__.setdefault("workspace", _Workspace())
-        return _tile_sums(basis, sizes[1:], *blocks[i], ab[g:g + step], workspace)
-
     loss_sum, correct = np.zeros(len(ab)), np.zeros(len(ab))
-    with threadpool_limits(1, user_api="blas"), ThreadPoolExecutor(threads or _cores()) as pool:
-        for (g, _), (tile_loss, tile_correct) in zip(tiles, pool.map(run, tiles)):
-            loss_sum[g:g + step] += tile_loss
-            correct[g:g + step] += tile_correct
+    workers = threads or _cores()
+    bar = tqdm(total=len(ab) * N, unit="pt-img", unit_scale=True, desc="landscape",
+               disable=not progress, leave=False)
+
+    def run(starts: np.ndarray) -> None:  # one thread: these grid chunks, all sample blocks
+        workspace = _Workspace()
+        for g in starts:
+            for first, block_labels in blocks:
+                tile_loss, tile_correct = _tile_sums(basis, sizes[1:], first, block_labels,
+                                                     ab[g:g + step], workspace)
+                loss_sum[g:g + step] += tile_loss  # chunks are disjoint across threads
+                correct[g:g + step] += tile_correct
+                bar.update(len(tile_loss) * len(block_labels))
+
+    with threadpool_limits(1, user_api="blas"), ThreadPoolExecutor(workers) as pool, bar:
+        list(pool.map(run, np.array_split(np.arange(0, len(ab), step), workers)))
     return loss_sum / N, correct / N
 
 
@@ -169,16 +174,17 @@ class _Workspace:
     page faults that would cost more than the arithmetic."""
 
     def __init__(self) -> None:
-        self.buffers: dict[int, np.ndarray] = {}
+        self.buffers: dict[tuple[int, tuple[int, ...]], np.ndarray] = {}
         self.zeros = np.zeros(0)
 
     def activations(self, layer: int, shape: tuple[int, int, int], ones_row: bool) -> np.ndarray:
-        """(G, units (+ 1), n) for a layer's activations, with a last row of ones if asked."""
+        """(G, units (+ 1), n) for a layer's activations, with a last row of ones if asked.
+        Layers of the same shape two apart share one array (a layer only reads the previous)."""
         G, units, n = shape
-        shape = (G, units + ones_row, n)
-        if self.buffers.get(layer, self.zeros).shape != shape:
-            self.buffers[layer] = np.ones(shape)
-        return self.buffers[layer]
+        key = (layer % 2, (G, units + ones_row, n))
+        if key not in self.buffers:
+            self.buffers[key] = np.ones(key[1])
+        return self.buffers[key]
 
     def relu(self, H: np.ndarray) -> None:
         """H = max(H, 0) in place. Against a zero array of H's shape rather than the scalar 0:

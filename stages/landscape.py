@@ -17,6 +17,9 @@ from fmnist_mlp.data import load_split
 from fmnist_mlp.landscape import fit_plane, grid_axes, plane_loss, trajectory_fit
 from fmnist_mlp.scratch import load_model, load_trajectory
 
+PLANE_NAMES = {"pca": "PCA", "random": "random filter-normalised", "mean": "trajectory's mean",
+               "final": "final weights"}
+
 
 def main(argv: list[str]) -> None:
     prepared_dir, scratch_dir, out_npz, metrics_path, plots_dir = map(Path, argv)
@@ -30,7 +33,7 @@ def main(argv: list[str]) -> None:
     fit = trajectory_fit(plane, trajectory, sizes, data.X, data.Y)
     A, B = grid_axes(fit.coords, cfg.grid, cfg.margin)  # (n,), (n,)
     ab = np.stack(np.meshgrid(A, B), axis=-1).reshape(-1, 2)  # (n*n, 2), rows follow B
-    loss, accuracy = plane_loss(plane, sizes, data.X, data.Y, ab, cfg.chunk_mb)
+    loss, accuracy = plane_loss(plane, sizes, data.X, data.Y, ab, cfg.chunk_mb, progress=True)
     loss, accuracy = loss.reshape(len(B), len(A)), accuracy.reshape(len(B), len(A))
     seconds = time.perf_counter() - start
     labels = plotting.axis_labels(plane.explained_variance, cfg.directions)
@@ -54,8 +57,8 @@ def main(argv: list[str]) -> None:
         plotting.surface(plots_dir / "landscape_surface.png", A, B, loss, fit.coords,
                          fit.plane_loss, labels)
         plotting.contour(plots_dir / "landscape_contour.png", A, B, loss, fit.coords, labels,
-                         f"Cross-entropy on the {cfg.directions} plane through the "
-                         f"{cfg.center} ({len(data.X)} training images)")
+                         f"Cross-entropy on the {PLANE_NAMES[cfg.directions]} plane through "
+                         f"the {PLANE_NAMES[cfg.center]} ({len(data.X)} training images)")
     stage.log("landscape", f"{loss.size} grid points in {seconds:.2f} s; loss "
                            f"{loss.min():.3f}..{loss.max():.3f}; trajectory gap "
                            f"{np.abs(fit.true_loss - fit.plane_loss).max():.3f}")

@@ -30,6 +30,20 @@ def test_fast_evaluator_equals_naive(rng, sizes):
     np.testing.assert_array_equal(fast_acc, naive_acc)
 
 
+def test_fast_evaluator_over_several_sample_blocks_and_threads(rng):
+    sizes = (3, 4, 3)
+    P = num_params(sizes)
+    plane = Plane(rng.normal(size=P), rng.normal(size=(2, P)), np.zeros(2))
+    X, Y = toy_data(rng, sizes, n=9000)  # three sample blocks of 3 000
+    ab = rng.uniform(-1, 1, size=(7, 2))  # (G, 2)
+    one = plane_loss(plane, sizes, X, Y, ab, chunk_mb=0.05, threads=1)
+    three = plane_loss(plane, sizes, X, Y, ab, chunk_mb=0.05, threads=3)
+    for fast, naive in zip(one, plane_loss_naive(plane, sizes, X, Y, ab)):
+        np.testing.assert_allclose(fast, naive, rtol=0, atol=1e-10)
+    for a, b in zip(one, three):  # the thread count does not change a bit of the result
+        np.testing.assert_array_equal(a, b)
+
+
 def test_planar_trajectory_is_reproduced_exactly(rng):
     sizes = (6, 5, 3)
     P = num_params(sizes)
