@@ -32,10 +32,13 @@ def main(grid: int = 100, samples: int = 2500) -> None:
     ab = np.stack(np.meshgrid(A, B), axis=-1).reshape(-1, 2)  # (grid^2, 2)
 
     fast_s, (fast, _) = timed(plane_loss, plane, sizes, X, Y, ab)
+    single_s, (single, _) = timed(lambda: plane_loss(plane, sizes, X, Y, ab, threads=1))
     naive_s, (naive, _) = timed(plane_loss_naive, plane, sizes, X, Y, ab)
     print(f"{len(ab)} grid points, {len(X)} samples, sizes {sizes}, {os.cpu_count()} cores")
     print(f"seed's way (per point forward): {naive_s:.2f} s")
     print(f"vectorised:                     {fast_s:.3f} s   (target: about 1 s)")
+    print(f"vectorised on one thread:       {single_s:.3f} s   "
+          f"({single_s / fast_s:.2f}x slower, identical: {np.array_equal(single, fast)})")
     print(f"speed-up: {naive_s / fast_s:.1f}x (target >= 20x); "
           f"max |difference| {np.abs(fast - naive).max():.2e} (target <= 1e-9)")
 

@@ -54,7 +54,8 @@ def filter_normalised_directions(theta: np.ndarray, sizes: Sizes,
 def fit_plane(trajectory: np.ndarray, sizes: Sizes, center: str = "mean",
               directions: str = "pca", rng: np.random.Generator | None = None) -> Plane:
     """The plane of a trajectory (T, P)."""
-    pca = PCA(n_components=2).fit(trajectory)
+    pca = PCA(n_components=2, svd_solver="full").fit(trajectory)  # exact: "auto" may pick the
+    # randomized solver, whose unseeded result changes in the last digits from run to run
     c = pca.mean_ if center == "mean" else trajectory[-1]
     if directions == "pca":
         d = pca.components_  # (2, P) orthonormal
@@ -163,9 +164,11 @@ def _tile_sums(basis: np.ndarray, later_sizes: Sizes, first: np.ndarray, labels:
     top = Z.max(axis=1)  # (G, n)
     z_label = np.take(Z.reshape(G, -1), labels * n + np.arange(n), axis=1)  # Z[g, y_j, j] (G, n)
     correct = np.count_nonzero(z_label >= top, axis=1)  # (G,)
-    Z -= top[:, None, :]
-    np.exp(Z, out=Z)
-    log_total = np.log(Z.sum(axis=1)) + top  # logsumexp (G, n)
+    if -700.0 < top.min() and top.max() < 700.0:  # exp(Z) can't overflow nor sum to zero
+        log_total = np.log(np.exp(Z, out=Z).sum(axis=1))  # logsumexp, no shift needed (G, n)
+    else:
+        Z -= top[:, None, :]
+        log_total = np.log(np.exp(Z, out=Z).sum(axis=1)) + top  # logsumexp (G, n)
     return (log_total - z_label).sum(axis=1), correct
 
 

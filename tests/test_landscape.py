@@ -10,7 +10,7 @@ from fmnist_mlp.landscape import (
     plane_loss_naive,
     trajectory_fit,
 )
-from fmnist_mlp.mlp import evaluate, init_params, num_params, unpack
+from fmnist_mlp.mlp import evaluate, forward, init_params, num_params, unpack
 
 
 def toy_data(rng, sizes, n=40):
@@ -42,6 +42,22 @@ def test_fast_evaluator_over_several_sample_blocks_and_threads(rng):
         np.testing.assert_allclose(fast, naive, rtol=0, atol=1e-10)
     for a, b in zip(one, three):  # the thread count does not change a bit of the result
         np.testing.assert_array_equal(a, b)
+
+
+def test_fast_evaluator_with_huge_logits(rng):
+    """Logits beyond exp's range take the max-shifted logsumexp and stay exact."""
+    sizes = (6, 5, 3)
+    P = num_params(sizes)
+    plane = Plane(rng.normal(size=P) * 30, rng.normal(size=(2, P)), np.zeros(2))
+    X, Y = toy_data(rng, sizes)
+    X *= 30
+    ab = rng.uniform(-1, 1, size=(5, 2))  # (G, 2)
+    fast_loss, fast_acc = plane_loss(plane, sizes, X, Y, ab)
+    naive_loss, naive_acc = plane_loss_naive(plane, sizes, X, Y, ab)
+    logits = np.stack([forward(plane.point(p), X, sizes) for p in ab])  # (G, N, C)
+    assert logits.max() > 700  # really out of exp's range
+    np.testing.assert_allclose(fast_loss, naive_loss, rtol=1e-12)
+    np.testing.assert_array_equal(fast_acc, naive_acc)
 
 
 def test_planar_trajectory_is_reproduced_exactly(rng):
@@ -82,6 +98,14 @@ def test_both_centres_and_direction_kinds(rng, center, directions):
     X, Y = toy_data(rng, sizes)
     loss, _ = plane_loss(plane, sizes, X, Y, np.zeros((1, 2)))
     assert loss[0] == pytest.approx(evaluate(plane.center, X, Y, sizes)[0], abs=1e-12)
+
+
+def test_plane_fit_is_deterministic(rng):
+    sizes = (60, 20, 10)  # 1 430 parameters: PCA's "auto" solver would go randomized here
+    trajectory = np.cumsum(rng.normal(size=(21, num_params(sizes))), axis=0)  # (T, P)
+    first, second = (fit_plane(trajectory, sizes) for _ in range(2))
+    np.testing.assert_array_equal(first.directions, second.directions)
+    np.testing.assert_array_equal(first.explained_variance, second.explained_variance)
 
 
 def test_filter_normalised_directions_match_filter_norms(rng):
