@@ -1,8 +1,10 @@
 """The pipeline's search against the seed's way, on one reduced grid and data subset, in one run.
 
-Pipeline: each item trains once for max(epochs), checkpoints every listed epoch, with
-steps_per_execution. Seed: a nested loop, one model.fit per configuration (separate runs for each
-epochs value), default steps_per_execution, then model.evaluate on the validation split.
+Pipeline: each item trains once for max(epochs), validated every epoch (for its history curves)
+and checkpointed at every listed epoch, with steps_per_execution. Seed (its Problem 2 code): a
+nested loop, one model.fit per configuration (separate runs for each epochs value, no validation
+during training, default steps_per_execution), then model.evaluate on the validation split with
+Keras' default batch.
 Needs data/prepared. Usage: python bench/search.py [TRAIN_EXAMPLES]
 """
 
@@ -32,7 +34,7 @@ def seed_way(train, val) -> dict:
     best = {"val_accuracy": 0.0}
     for trial in expand_grid(GRID):
         for epochs in GRID.epochs:
-            model = fit(trial, train, val, epochs, GRID.seed, 1, []).model
+            model = fit(trial, train, None, epochs, GRID.seed, 1).model
             loss, accuracy = model.evaluate(val.X, val.Y, verbose=0)
             if accuracy > best["val_accuracy"]:
                 best = {"item": trial.name, "epochs": epochs, "val_accuracy": accuracy}

@@ -14,6 +14,8 @@ import numpy as np  # noqa: E402
 
 from fmnist_mlp.mlp import Sizes, unpack  # noqa: E402
 
+FORWARD_BATCH = 4096  # batch of forward-only passes (validation, prediction): speed only
+
 
 def build_mlp(sizes: Sizes, l2: float, learning_rate: float,
               steps_per_execution: int = 1, regularize_output: bool = False) -> keras.Sequential:

@@ -6,7 +6,7 @@ import time
 from pathlib import Path
 
 from fmnist_mlp.data import Split
-from fmnist_mlp.keras_models import build_mlp, deterministic, keras
+from fmnist_mlp.keras_models import FORWARD_BATCH, build_mlp, deterministic, keras
 from fmnist_mlp.search import Trial, write_item_metrics
 from fmnist_mlp.stage import write_csv
 
@@ -29,15 +29,18 @@ class Checkpoints(keras.callbacks.Callback):
             self.model.save(self.out_dir / f"model_e{epoch + 1}.keras")
 
 
-def fit(trial: Trial, train: Split, val: Split, epochs: int, seed: int, steps_per_execution: int,
-        callbacks=()) -> keras.callbacks.History:
-    """The seed's model for ``trial``, trained on ``train`` and validated on ``val`` each epoch."""
+def fit(trial: Trial, train: Split, val: Split | None, epochs: int, seed: int,
+        steps_per_execution: int, callbacks=()) -> keras.callbacks.History:
+    """The seed's model for ``trial``, trained on ``train`` and, unless ``val`` is None, validated
+    on it each epoch (in batches of FORWARD_BATCH: a forward pass needs no small batches, and at
+    the training batch size validation would cost about as much as training)."""
     deterministic(seed)
     model = build_mlp(trial.sizes(train.X.shape[1], train.Y.shape[1]), trial.l2,
                       trial.learning_rate, steps_per_execution)
-    return model.fit(train.X, train.Y, batch_size=trial.batch_size, epochs=epochs,
-                     validation_data=(val.X, val.Y), shuffle=True, verbose=0,
-                     callbacks=list(callbacks))
+    validation = {} if val is None else {"validation_data": (val.X, val.Y),
+                                         "validation_batch_size": FORWARD_BATCH}
+    return model.fit(train.X, train.Y, batch_size=trial.batch_size, epochs=epochs, shuffle=True,
+                     verbose=0, callbacks=list(callbacks), **validation)
 
 
 def train_item(trial: Trial, train: Split, val: Split, epochs: tuple[int, ...], seed: int,

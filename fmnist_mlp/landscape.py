@@ -6,7 +6,7 @@ final point (Li et al.). The loss drawn is the mean cross-entropy WITHOUT the L2
 
 Fast evaluation: theta is affine in (a, b), so the first layer's pre-activations
 X W1(a, b) = X C1 + a X D1 + b X D2 are three products computed once; the small layers after it are
-evaluated for a chunk of grid points at a time with batched matmuls.
+evaluated with batched matmuls on cache-sized tiles of grid points x samples, on all cores.
 """
 
 from __future__ import annotations
@@ -177,16 +177,17 @@ class _Workspace:
     page faults that would cost more than the arithmetic."""
 
     def __init__(self) -> None:
-        self.buffers: dict[tuple[int, tuple[int, ...]], np.ndarray] = {}
+        self.buffers: dict[tuple[int, bool, tuple[int, ...]], np.ndarray] = {}
         self.zeros = np.zeros(0)
 
     def activations(self, layer: int, shape: tuple[int, int, int], ones_row: bool) -> np.ndarray:
         """(G, units (+ 1), n) for a layer's activations, with a last row of ones if asked.
-        Layers of the same shape two apart share one array (a layer only reads the previous)."""
+        Layers two apart share one array if alike (a layer only reads the previous one); an array
+        with a ones row is never handed out without, where its ones would be overwritten."""
         G, units, n = shape
-        key = (layer % 2, (G, units + ones_row, n))
+        key = (layer % 2, ones_row, (G, units + ones_row, n))
         if key not in self.buffers:
-            self.buffers[key] = np.ones(key[1])
+            self.buffers[key] = np.ones(key[2])
         return self.buffers[key]
 
     def relu(self, H: np.ndarray) -> None:

@@ -25,7 +25,9 @@ LAST_EPOCHS = 20  # the seed's figure: training loss over the last 20 epochs
 
 
 def keras_log_probs(model, X: np.ndarray) -> np.ndarray:
-    probs = model.predict(X, batch_size=4096, verbose=0)  # (N, C)
+    from fmnist_mlp.keras_models import FORWARD_BATCH
+
+    probs = model.predict(X, batch_size=FORWARD_BATCH, verbose=0)  # (N, C)
     return np.log(np.clip(probs.astype(np.float64), 1e-12, 1.0))
 
 
@@ -52,7 +54,7 @@ def main(argv: list[str]) -> None:
         train = Split(np.concatenate([train.X, val.X]), np.concatenate([train.Y, val.Y]))
 
     def trained(seed: int):
-        return fit(trial, train, val, chosen["epochs"], seed, search.steps_per_execution).model
+        return fit(trial, train, None, chosen["epochs"], seed, search.steps_per_execution).model
 
     theta, sizes = load_model(scratch_dir)
     scratch_lp = predict_log_proba(theta, test.X.astype(np.float64), sizes)  # (N, C)

@@ -18,7 +18,8 @@ def toy_data(rng, sizes, n=40):
     return X, np.eye(sizes[-1])[rng.integers(0, sizes[-1], n)]
 
 
-@pytest.mark.parametrize("sizes", [(5, 3), (6, 4, 3), (7, 9, 5, 4), (4, 3, 6, 2, 5)])
+@pytest.mark.parametrize("sizes", [(5, 3), (6, 4, 3), (7, 9, 5, 4), (4, 3, 6, 2, 5),
+                                   (5, 9, 9, 10)])  # last: a hidden and the output array alike
 def test_fast_evaluator_equals_naive(rng, sizes):
     P = num_params(sizes)
     plane = Plane(rng.normal(size=P), rng.normal(size=(2, P)), np.zeros(2))
