@@ -14,6 +14,7 @@ import numpy as np
 from fmnist_mlp import plotting, stage
 from fmnist_mlp.config import LandscapeConfig, load_section
 from fmnist_mlp.data import load_split
+from fmnist_mlp.errors import ConfigError
 from fmnist_mlp.landscape import fit_plane, grid_axes, plane_loss, trajectory_fit
 from fmnist_mlp.scratch import load_model, load_trajectory
 
@@ -24,7 +25,11 @@ PLANE_NAMES = {"pca": "PCA", "random": "random filter-normalised", "mean": "traj
 def main(argv: list[str]) -> None:
     prepared_dir, scratch_dir, out_npz, metrics_path, plots_dir = map(Path, argv)
     cfg = load_section(LandscapeConfig)
-    data = load_split(prepared_dir, "train").head(cfg.samples)
+    train = load_split(prepared_dir, "train")
+    if cfg.samples > len(train.X):
+        raise ConfigError(f"{cfg.key('samples')}: expected at most the {len(train.X)} training "
+                          f"images, got {cfg.samples}")
+    data = train.head(cfg.samples)
     _, sizes = load_model(scratch_dir)
     trajectory = load_trajectory(scratch_dir)  # (T, P)
     start = time.perf_counter()

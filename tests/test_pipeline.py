@@ -115,6 +115,18 @@ def test_invalid_param_stops_with_the_key_and_no_output(small_repo):
         override(small_repo, scratch={"learning_rate": 0.1})
 
 
+def test_landscape_samples_beyond_the_split_stop_with_the_key(small_repo):
+    override(small_repo, landscape={"samples": 10 ** 6})
+    try:
+        result = run_dvc(small_repo, "repro", "landscape", check=False)
+        assert result.returncode != 0
+        assert ("landscape.samples: expected at most the 4000 training images, got 1000000"
+                in result.stderr + result.stdout)
+        assert not (small_repo / "metrics/landscape.json").exists()
+    finally:
+        override(small_repo, landscape={"samples": 300})
+
+
 def test_corrupt_source_fails_fetch_and_leaves_no_raw(small_repo, tmp_path):
     bad = tmp_path / "bad"
     bad.mkdir()
