@@ -12,6 +12,7 @@ evaluated with batched matmuls on cache-sized tiles of grid points x samples, on
 from __future__ import annotations
 
 import os
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -112,8 +113,10 @@ def plane_loss(plane: Plane, sizes: Sizes, X: np.ndarray, Y: np.ndarray, ab: np.
     bar = tqdm(total=len(ab) * N, unit="pt-img", unit_scale=True, desc="landscape",
                disable=not progress, leave=False)
 
-    def run(starts: np.ndarray) -> None:  # one thread: these grid chunks, all sample blocks
-        workspace = _Workspace()
+    per_thread = threading.local()
+
+    def run(starts: np.ndarray) -> None:  # these grid chunks, all sample blocks
+        workspace = per_thread.__dict__.setdefault("workspace", _Workspace())
         for g in starts:
             for first, block_labels in blocks:
                 tile_loss, tile_correct = _tile_sums(basis, sizes[1:], first, block_labels,
@@ -123,7 +126,8 @@ def plane_loss(plane: Plane, sizes: Sizes, X: np.ndarray, Y: np.ndarray, ab: np.
                 bar.update(len(tile_loss) * len(block_labels))
 
     with threadpool_limits(1, user_api="blas"), ThreadPoolExecutor(workers) as pool, bar:
-        list(pool.map(run, np.array_split(np.arange(0, len(ab), step), workers)))
+        # a few shares per thread, handed out as threads get free: no thread idles at the end
+        list(pool.map(run, np.array_split(np.arange(0, len(ab), step), 8 * workers)))
     return loss_sum / N, correct / N
 
 
