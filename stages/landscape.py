@@ -42,6 +42,8 @@ def main(argv: list[str]) -> None:
     loss, accuracy = loss.reshape(len(B), len(A)), accuracy.reshape(len(B), len(A))
     seconds = time.perf_counter() - start
     labels = plotting.axis_labels(plane.explained_variance, cfg.directions)
+    title = (f"Cross-entropy on {len(data.X)} training images\n"
+             f"{PLANE_NAMES[cfg.directions]} plane through the {PLANE_NAMES[cfg.center]}")
     outs = (out_npz, metrics_path, plots_dir / "landscape_surface.png",
             plots_dir / "landscape_contour.png")
     with stage.outputs(*outs):
@@ -62,8 +64,7 @@ def main(argv: list[str]) -> None:
         plotting.surface(plots_dir / "landscape_surface.png", A, B, loss, fit.coords,
                          fit.plane_loss, labels)
         plotting.contour(plots_dir / "landscape_contour.png", A, B, loss, fit.coords, labels,
-                         f"Cross-entropy on the {PLANE_NAMES[cfg.directions]} plane through "
-                         f"the {PLANE_NAMES[cfg.center]} ({len(data.X)} training images)")
+                         title)
     stage.log("landscape", f"{loss.size} grid points in {seconds:.2f} s; loss "
                            f"{loss.min():.3f}..{loss.max():.3f}; trajectory gap "
                            f"{np.abs(fit.true_loss - fit.plane_loss).max():.3f}")
