@@ -58,24 +58,22 @@ def sgd(theta: np.ndarray, X: np.ndarray, Y: np.ndarray, sizes: Sizes, *, epochs
     for epoch in bar:
         start = time.perf_counter()
         order = rng.permutation(n)  # (N,)
-        for first in range(0, n, batch_size):
-            batch = order[first:first + batch_size]  # (B,)
-            loss, grad = loss_and_grad(theta, X[batch], Y[batch], sizes, l2)
-            if not np.isfinite(loss):
-                raise DivergenceError(
-                    f"SGD diverged: loss {loss} at epoch {epoch}, step {step + 1} "
-                    f"(learning_rate={learning_rate}); lower the learning rate"
-                )
-            theta -= lr * grad
-            step += 1
-            if snapshot_every and step % snapshot_every == 0:
-                snapshots.append(theta.copy())
-                steps.append(step)
-        history.seconds.append(time.perf_counter() - start)
+        with np.errstate(over="ignore", invalid="ignore"):  # divergence is reported instead
+            for first in range(0, n, batch_size):
+                batch = order[first:first + batch_size]  # (B,)
+                loss, grad = loss_and_grad(theta, X[batch], Y[batch], sizes, l2)
+                _check_finite(loss, epoch, step + 1, learning_rate)
+                theta -= lr * grad
+                step += 1
+                if snapshot_every and step % snapshot_every == 0:
+                    snapshots.append(theta.copy())
+                    steps.append(step)
+            history.seconds.append(time.perf_counter() - start)
+            train_loss, train_acc = evaluate(theta, X, Y, sizes)
+            _check_finite(train_loss, epoch, step, learning_rate)  # the last step's update
         if steps[-1] != step:
             snapshots.append(theta.copy())
             steps.append(step)
-        train_loss, train_acc = evaluate(theta, X, Y, sizes)
         history.epoch.append(epoch)
         history.train_loss.append(train_loss)
         history.train_accuracy.append(train_acc)
@@ -86,3 +84,9 @@ def sgd(theta: np.ndarray, X: np.ndarray, Y: np.ndarray, sizes: Sizes, *, epochs
             bar.set_postfix(train_loss=f"{train_loss:.4f}", val_acc=f"{val_acc:.4f}")
     return SGDResult(theta.astype(np.float64), np.stack(snapshots).astype(np.float64),
                      np.array(steps), history)
+
+
+def _check_finite(loss: float, epoch: int, step: int, learning_rate: float) -> None:
+    if not np.isfinite(loss):
+        raise DivergenceError(f"SGD diverged: loss {loss} at epoch {epoch}, step {step} "
+                              f"(learning_rate={learning_rate}); lower the learning rate")

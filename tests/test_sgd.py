@@ -60,6 +60,14 @@ def test_training_reduces_loss(rng):
     assert result.history.train_loss[-1] < 0.6 * result.history.train_loss[0]
 
 
+@pytest.mark.filterwarnings("error")
+def test_divergence_on_the_last_step_is_caught(rng):
+    """One epoch of one step: the loss before it is finite, the weights after it are not."""
+    with pytest.raises(DivergenceError, match=r"epoch 1, step 1 "):
+        run(rng, learning_rate=1e300, epochs=1, batch_size=100_000)
+
+
+@pytest.mark.filterwarnings("error")  # the error is the one message: no numpy warnings first
 def test_divergence_is_a_clear_error(rng):
     with pytest.raises(DivergenceError, match=r"learning_rate=1e\+300"):
         run(rng, learning_rate=1e300)
