@@ -1,4 +1,5 @@
-"""Figures of the loss landscape (PNG, Agg backend: no screen needed)."""
+"""The study's figures as PNG (Agg backend: no screen needed): training histories, the search
+results and the loss landscape."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 
 def axis_labels(explained: np.ndarray, kind: str) -> tuple[str, str]:
@@ -51,6 +53,49 @@ def contour(path: Path, A, B, loss, coords, labels, title: str) -> None:
     ax.set_ylabel(labels[1])
     ax.set_title(title)
     ax.legend(loc="best")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def history(path: Path, rows: list[dict], panels: list[tuple[str, list[str]]],
+            title: str) -> None:
+    """Per-epoch curves side by side: one panel per (y label, [column, ...]) of ``rows``, each a
+    dict with an "epoch" key (the seed's "loss over the last 20 epochs" figure is one panel)."""
+    fig, axes = plt.subplots(1, len(panels), figsize=(max(7.0, 5.5 * len(panels)), 4.2),
+                             squeeze=False)
+    epochs = [r["epoch"] for r in rows]
+    for ax, (ylabel, columns) in zip(axes[0], panels):
+        for column in columns:
+            ax.plot(epochs, [r[column] for r in rows], marker="o", markersize=3,
+                    label=column.replace("_", " "))
+        ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_ylabel(ylabel)
+        ax.grid(True, alpha=0.3)
+        ax.legend()
+    fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def ranking(path: Path, labels: list[str], values: list[float], xlabel: str,
+            title: str) -> None:
+    """Horizontal bars sorted best (largest) on top, the best one highlighted and every value
+    written at its bar; the axis starts near the smallest value so that close values differ."""
+    order = np.argsort(values)  # ascending: the best ends on top
+    values = np.asarray(values)[order]
+    fig, ax = plt.subplots(figsize=(8, 0.32 * len(values) + 1.2))
+    colors = ["tab:gray"] * (len(values) - 1) + ["tab:orange"]
+    ax.barh(np.arange(len(values)), values, color=colors)
+    ax.set_yticks(np.arange(len(values)), [labels[i] for i in order], fontsize=8)
+    span = values.max() - values.min() or abs(values.max()) or 1.0
+    ax.set_xlim(values.min() - 0.25 * span, values.max() + 0.15 * span)
+    for y, v in enumerate(values):
+        ax.text(v, y, f" {v:.4f}", va="center", fontsize=7)
+    ax.set_xlabel(xlabel)
+    ax.set_title(title)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

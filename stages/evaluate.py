@@ -1,7 +1,7 @@
 """evaluate: test-set figures of the scratch model and of the best Keras configuration.
 
 Usage: python stages/evaluate.py PREPARED_DIR SCRATCH_DIR BEST_DIR METRICS_JSON PLOTS_DIR
-Writes METRICS_JSON, PLOTS_DIR/confusion_{scratch,keras}.csv and PLOTS_DIR/final_history.csv.
+Writes METRICS_JSON, PLOTS_DIR/confusion_{scratch,keras}.csv and PLOTS_DIR/final_history.{csv,png}.
 With evaluate.retrain the best configuration is retrained on train + val before testing;
 evaluate.seeds retrains it once per seed to show the spread of test accuracy.
 """
@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from fmnist_mlp import stage
+from fmnist_mlp import plotting, stage
 from fmnist_mlp.config import EvaluateConfig, SearchConfig, load_section
 from fmnist_mlp.data import Split, load_split
 from fmnist_mlp.metrics import classification_report, confusion_rows
@@ -68,7 +68,8 @@ def main(argv: list[str]) -> None:
         stage.log("evaluate", f"seed {seed}: test accuracy {spread[-1]:.4f}")
 
     with stage.outputs(metrics_path, plots_dir / "confusion_scratch.csv",
-                       plots_dir / "confusion_keras.csv", plots_dir / "final_history.csv"):
+                       plots_dir / "confusion_keras.csv", plots_dir / "final_history.csv",
+                       plots_dir / "final_history.png"):
         keras_report = classification_report(keras_lp, labels)
         if spread:
             keras_report["test_accuracy_mean"] = float(np.mean(spread))
@@ -81,8 +82,11 @@ def main(argv: list[str]) -> None:
         stage.write_json(metrics_path, {"scratch": scratch_report, "keras": keras_report})
         stage.write_csv(plots_dir / "confusion_scratch.csv", confusion_rows(scratch_lp, labels))
         stage.write_csv(plots_dir / "confusion_keras.csv", confusion_rows(keras_lp, labels))
-        stage.write_csv(plots_dir / "final_history.csv",
-                        final_history(best_dir / "history.csv", chosen["epochs"]))
+        last = final_history(best_dir / "history.csv", chosen["epochs"])
+        stage.write_csv(plots_dir / "final_history.csv", last)
+        plotting.history(plots_dir / "final_history.png", last,
+                         [("loss (cross-entropy + L2)", ["train_loss", "val_loss"])],
+                         f"Best Keras configuration, its last {len(last)} epochs\n{trial.name}")
     stage.log("evaluate", f"test accuracy: scratch {scratch_report['test_accuracy']:.4f}, "
                           f"keras {keras_report['test_accuracy']:.4f}")
 

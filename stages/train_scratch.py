@@ -1,6 +1,6 @@
 """train_scratch: minibatch SGD of the scratch MLP; exports parameters and weight trajectory.
 
-Usage: python stages/train_scratch.py PREPARED_DIR MODEL_DIR METRICS_JSON HISTORY_CSV
+Usage: python stages/train_scratch.py PREPARED_DIR MODEL_DIR METRICS_JSON HISTORY_CSV HISTORY_PNG
 """
 
 import sys
@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from fmnist_mlp import stage
+from fmnist_mlp import plotting, stage
 from fmnist_mlp.config import ScratchConfig, load_section
 from fmnist_mlp.data import load_split
 from fmnist_mlp.scratch import initial_params, layer_sizes, save_model
@@ -16,11 +16,11 @@ from fmnist_mlp.sgd import sgd
 
 
 def main(argv: list[str]) -> None:
-    prepared_dir, model_dir, metrics_path, history_path = map(Path, argv)
+    prepared_dir, model_dir, metrics_path, history_path, history_png = map(Path, argv)
     cfg = load_section(ScratchConfig)
     train, val = load_split(prepared_dir, "train"), load_split(prepared_dir, "val")
     sizes = layer_sizes(cfg, train)
-    with stage.outputs(model_dir, metrics_path, history_path):
+    with stage.outputs(model_dir, metrics_path, history_path, history_png):
         result = sgd(
             initial_params(cfg, sizes), train.X.astype(cfg.dtype), train.Y,
             sizes, epochs=cfg.epochs, batch_size=cfg.batch_size,
@@ -38,6 +38,11 @@ def main(argv: list[str]) -> None:
             "trajectory_snapshots": len(result.trajectory),
         })
         stage.write_csv(history_path, h.rows())
+        plotting.history(history_png, h.rows(),
+                         [("cross-entropy", ["train_loss", "val_loss"]),
+                          ("accuracy", ["train_accuracy", "val_accuracy"])],
+                         f"Scratch MLP {'-'.join(map(str, sizes))}, SGD batch {cfg.batch_size}, "
+                         f"learning rate {cfg.learning_rate}")
     stage.log("train_scratch", f"val accuracy {h.val_accuracy[-1]:.4f}, val loss "
                                f"{h.val_loss[-1]:.4f}, {np.mean(h.seconds):.3f} s/epoch")
 

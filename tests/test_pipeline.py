@@ -44,6 +44,7 @@ def test_foundation_stages_write_sane_metrics(small_repo):
     history = (small_repo / "plots/scratch_history.csv").read_text().splitlines()
     assert history[0] == "epoch,train_loss,val_loss,train_accuracy,val_accuracy"
     assert len(history) == 3
+    assert (small_repo / "plots/scratch_history.png").stat().st_size > 10_000
     import numpy as np
 
     with np.load(small_repo / "models/scratch/trajectory.npz") as f:
@@ -69,6 +70,8 @@ def test_search_select_evaluate_write_their_metrics_and_plots(small_repo):
     assert confusion[0] == "actual,predicted" and len(confusion) == 10_001
     final = (small_repo / "plots/final_history.csv").read_text().splitlines()
     assert final[0] == "epoch,train_loss,val_loss" and len(final) == 1 + search["best"]["epochs"]
+    for name in ("search_results.png", "final_history.png"):
+        assert (small_repo / "plots" / name).stat().st_size > 5_000
 
 
 def test_landscape_writes_metrics_grids_and_images(small_repo):
