@@ -70,10 +70,15 @@ def fit_plane(trajectory: np.ndarray, sizes: Sizes, center: str = "mean",
 
 
 def grid_axes(coords: np.ndarray, n: int, margin: float) -> tuple[np.ndarray, np.ndarray]:
-    """n values per axis spanning the coordinates' range widened by ``margin`` of it each side."""
+    """n values per axis spanning the coordinates' range widened by ``margin`` of it each side.
+
+    An axis along which the trajectory does not move (a two-snapshot trajectory has one: its
+    rounding-level spread is not a range) gets half the other axis' span on each side."""
+    lows, highs = coords.min(axis=0), coords.max(axis=0)  # (2,), (2,)
+    scale = (highs - lows).max() or 1.0
     axes = []
-    for lo, hi in zip(coords.min(axis=0), coords.max(axis=0)):
-        pad = margin * (hi - lo) if hi > lo else 1.0
+    for lo, hi in zip(lows, highs):
+        pad = margin * (hi - lo) if hi - lo > 1e-9 * scale else 0.5 * scale
         axes.append(np.linspace(lo - pad, hi + pad, n))
     return axes[0], axes[1]
 

@@ -124,6 +124,14 @@ def test_grid_axes_widen_the_range():
     np.testing.assert_allclose((b[0], b[-1]), (0.8, 3.2))
 
 
+def test_grid_axes_open_an_axis_the_trajectory_does_not_move_along():
+    a, b = grid_axes(np.array([[-1.0, 3e-16], [1.0, -2e-16]]), 5, 0.1)  # two snapshots
+    np.testing.assert_allclose((a[0], a[-1]), (-1.2, 1.2))
+    np.testing.assert_allclose((b[0], b[-1]), (-1.0, 1.0), atol=1e-15)
+    a, b = grid_axes(np.zeros((1, 2)), 3, 0.1)  # a single point
+    np.testing.assert_allclose((a[0], a[-1], b[0], b[-1]), (-0.5, 0.5, -0.5, 0.5))
+
+
 def test_rendering_writes_non_empty_pngs(tmp_path, rng):
     from fmnist_mlp import plotting
 
