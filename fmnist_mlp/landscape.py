@@ -118,7 +118,7 @@ def plane_loss(plane: Plane, sizes: Sizes, X: np.ndarray, Y: np.ndarray, ab: np.
     bar = tqdm(total=len(ab) * N, unit="pt-img", unit_scale=True, desc="landscape",
                disable=not progress, leave=False)
 
-    per_thread = threading.local()
+    per_thread, bar_lock = threading.local(), threading.Lock()
 
     def run(starts: np.ndarray) -> None:  # these grid chunks, all sample blocks
         workspace = per_thread.__dict__.setdefault("workspace", _Workspace())
@@ -128,7 +128,8 @@ def plane_loss(plane: Plane, sizes: Sizes, X: np.ndarray, Y: np.ndarray, ab: np.
                                                      ab[g:g + step], workspace)
                 loss_sum[g:g + step] += tile_loss  # chunks are disjoint across threads
                 correct[g:g + step] += tile_correct
-                bar.update(len(tile_loss) * len(block_labels))
+                with bar_lock:  # tqdm's counter is not atomic
+                    bar.update(len(tile_loss) * len(block_labels))
 
     with threadpool_limits(1, user_api="blas"), ThreadPoolExecutor(workers) as pool, bar:
         # a few shares per thread, handed out as threads get free: no thread idles at the end
