@@ -20,7 +20,7 @@ import numpy as np
 
 from fmnist_mlp.data import load_split
 from fmnist_mlp.landscape import fit_plane, grid_axes, plane_loss, plane_loss_naive
-from fmnist_mlp.mlp import unpack
+from fmnist_mlp.mlp import cross_entropy, log_softmax, unpack
 from fmnist_mlp.scratch import load_model, load_trajectory
 
 
@@ -40,7 +40,6 @@ def seed_layout_loss(plane, sizes, X, Y, ab) -> np.ndarray:
     """Per point: theta(a, b), then the seed's forward pass in its layout (features, N) with each
     W_l as an (out, in) matrix; the correct mean cross-entropy (the seed's own loss is wrong)."""
     XT = np.ascontiguousarray(X.T)  # (n_in, N)
-    labels = Y.argmax(axis=1)  # (N,)
     losses = np.empty(len(ab))
     for g, point in enumerate(ab):
         layers = [(np.ascontiguousarray(W.T), b[:, None])
@@ -49,9 +48,7 @@ def seed_layout_loss(plane, sizes, X, Y, ab) -> np.ndarray:
         for W, b in layers[:-1]:
             A = np.maximum(W @ A + b, 0.0)  # (out, in) @ (in, N)
         Z = layers[-1][0] @ A + layers[-1][1]  # (C, N)
-        top = Z.max(axis=0)  # (N,)
-        log_total = np.log(np.exp(Z - top).sum(axis=0)) + top  # (N,)
-        losses[g] = (log_total - Z[labels, np.arange(len(labels))]).mean()
+        losses[g] = cross_entropy(log_softmax(Z.T), Y)
     return losses
 
 

@@ -108,8 +108,9 @@ def plane_loss(plane: Plane, sizes: Sizes, X: np.ndarray, Y: np.ndarray, ab: np.
     bounds = np.linspace(0, N, -(-N // 4096) + 1).astype(int)  # sample blocks of <= 4096
     step = max(1, int(chunk_mb * 2 ** 20 // (8 * widest * bounds[1])))  # grid points per tile
     products = first_layer_products(plane, sizes, X)  # (3, h, N)
-    blocks = [(np.ascontiguousarray(products[:, :, lo:hi]), labels[lo:hi])
-              for lo, hi in zip(bounds[:-1], bounds[1:])]  # [((3, h, n), (n,))]
+    # per block: its first-layer products (3, h, n) and where Z[y_j, j] sits in a (C, n) block
+    blocks = [(np.ascontiguousarray(products[:, :, lo:hi]), labels[lo:hi] * (hi - lo) +
+               np.arange(hi - lo)) for lo, hi in zip(bounds[:-1], bounds[1:])]
     # After the first layer, theta is the parameter vector of a network with sizes[1:]:
     later = slice(layer_slices(sizes)[0][1].stop, None)
     basis = np.vstack([plane.center[later], plane.directions[:, later]])  # (3, P_later)
@@ -123,13 +124,13 @@ def plane_loss(plane: Plane, sizes: Sizes, X: np.ndarray, Y: np.ndarray, ab: np.
     def run(starts: np.ndarray) -> None:  # these grid chunks, all sample blocks
         workspace = per_thread.__dict__.setdefault("workspace", _Workspace())
         for g in starts:
-            for first, block_labels in blocks:
-                tile_loss, tile_correct = _tile_sums(basis, sizes[1:], first, block_labels,
+            for first, label_index in blocks:
+                tile_loss, tile_correct = _tile_sums(basis, sizes[1:], first, label_index,
                                                      ab[g:g + step], workspace)
                 loss_sum[g:g + step] += tile_loss  # chunks are disjoint across threads
                 correct[g:g + step] += tile_correct
                 with bar_lock:  # tqdm's counter is not atomic
-                    bar.update(len(tile_loss) * len(block_labels))
+                    bar.update(len(tile_loss) * len(label_index))
 
     with threadpool_limits(1, user_api="blas"), ThreadPoolExecutor(workers) as pool, bar:
         # a few shares per thread, handed out as threads get free: no thread idles at the end
@@ -147,11 +148,13 @@ def first_layer_products(plane: Plane, sizes: Sizes, X: np.ndarray) -> np.ndarra
     return np.ascontiguousarray(products.T.reshape(3, sizes[1], len(X)))  # (3, h, N)
 
 
-def _tile_sums(basis: np.ndarray, later_sizes: Sizes, first: np.ndarray, labels: np.ndarray,
-               ab: np.ndarray, workspace: _Workspace) -> tuple[np.ndarray, np.ndarray]:
+def _tile_sums(basis: np.ndarray, later_sizes: Sizes, first: np.ndarray,
+               label_index: np.ndarray, ab: np.ndarray,
+               workspace: _Workspace) -> tuple[np.ndarray, np.ndarray]:
     """Summed cross-entropy and number correct (G,) at points ab (G, 2) over one block of n
-    samples: first (3, h, n) from first_layer_products; basis (3, P_later) holds [c; d1; d2] of
-    the layers after the first, a network of sizes ``later_sizes`` = sizes[1:].
+    samples: first (3, h, n) from first_layer_products; label_index (n,) = y_j n + j, the flat
+    index of sample j's true logit in a (C, n) logits block; basis (3, P_later) holds [c; d1; d2]
+    of the layers after the first, a network of sizes ``later_sizes`` = sizes[1:].
 
     Each layer's block of theta, W (in, out) then b (out,), is the augmented matrix [W; b]
     (in + 1, out), so with activations carrying a row of ones, H_aug = [H; 1] (in + 1, n), a layer
@@ -172,7 +175,7 @@ def _tile_sums(basis: np.ndarray, later_sizes: Sizes, first: np.ndarray, labels:
         H = Z
     Z = H  # (G, out, n) logits
     top = Z.max(axis=1)  # (G, n)
-    z_label = np.take(Z.reshape(G, -1), labels * n + np.arange(n), axis=1)  # Z[g, y_j, j] (G, n)
+    z_label = np.take(Z.reshape(G, -1), label_index, axis=1)  # Z[g, y_j, j] (G, n)
     correct = np.count_nonzero(z_label >= top, axis=1)  # (G,)
     if -700.0 < top.min() and top.max() < 700.0:  # exp(Z) can't overflow nor sum to zero
         log_total = np.log(np.exp(Z, out=Z).sum(axis=1))  # logsumexp, no shift needed (G, n)
