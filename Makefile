@@ -3,13 +3,16 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 DATASET_DIR := /usr/share/datasets/fashion-mnist
+# The venv first on PATH: the stages run `python -m stages.<name>`.
+RUN := PATH=$(CURDIR)/$(BIN):$$PATH
 
-.PHONY: setup dataset repro test lint bench clean
+.PHONY: setup dataset repro test lint bench verify exp exp-show lock clean
 
-$(BIN)/activate: pyproject.toml
+# Exactly the pinned packages (requirements.lock); the venv is rebuilt whenever the lock changes.
+$(BIN)/activate: requirements.lock
+	rm -rf $(VENV)
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test]'
+	$(BIN)/pip install --quiet --no-deps -r requirements.lock
 	touch $(BIN)/activate
 
 # The Debian package when we can install it; otherwise the fetch stage tries the mirror.
@@ -23,18 +26,38 @@ dataset:
 setup: $(BIN)/activate dataset
 
 repro: setup
-	PATH=$(CURDIR)/$(BIN):$$PATH dvc repro
-	PATH=$(CURDIR)/$(BIN):$$PATH dvc metrics show
+	$(RUN) dvc repro
+	$(RUN) dvc metrics show
 
 test: setup
 	$(BIN)/ruff check .
-	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/pytest -q
+	$(RUN) $(BIN)/pytest -q
 
 lint: setup
 	$(BIN)/ruff check .
 
 bench: setup
-	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python bench/scratch_epoch.py
+	$(RUN) python -m bench.scratch_epoch
+
+# Rerun every stage (no cache) and say how many committed outputs came back byte for byte.
+verify: setup
+	$(RUN) dvc repro --force
+	$(RUN) python -m fmnist_mlp.verify
+
+# An experiment, e.g. make exp ARGS="-S scratch.epochs=40 -n more-epochs"; params.yaml is put
+# back as it was if the experiment fails.
+exp: setup
+	@cp params.yaml .params.yaml.bak
+	@$(RUN) dvc exp run $(ARGS) || { status=$$?; mv .params.yaml.bak params.yaml; \
+		echo "make exp: the experiment failed (exit $$status); params.yaml restored" >&2; \
+		exit $$status; }
+	@rm -f .params.yaml.bak
+
+# Pin the packages of the current venv (after changing pyproject.toml's dependencies).
+lock: setup
+	{ sed -n '1,3p' requirements.lock; echo "pip==$$($(BIN)/pip --version | cut -d' ' -f2)"; \
+	  $(BIN)/pip freeze --exclude pip | sort -f; } > requirements.lock.new
+	mv requirements.lock.new requirements.lock
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .ruff_cache timings

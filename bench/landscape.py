@@ -9,7 +9,7 @@ each W_l stored (out, in)), which BLAS runs slower here.
 Each side runs REPEATS times, interleaved, and its fastest time counts (timeit's convention: the
 slower runs measure other load on the machine, not the code).
 
-Usage: python bench/landscape.py [GRID] [SAMPLES] [REPEATS]
+Usage: python -m bench.landscape [GRID] [SAMPLES] [REPEATS]
 """
 
 import os

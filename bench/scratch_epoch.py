@@ -1,29 +1,48 @@
-"""Seconds per epoch: the scratch trainer against Keras, same architecture, batch, learning rate and
-training split, measured in one run. Needs data/prepared (``dvc repro prepare``).
+"""Seconds per epoch of the scratch SGD under the numeric profile (what train_scratch runs: AVX2
+kernels, one BLAS thread, the same bits on any x86-64 CPU) beside the same float32 SGD with this
+machine's defaults (its widest kernels, all cores) and beside Keras, same architecture, batch,
+learning rate and training split, measured in one run. Each side runs in its own process, since
+the profile must be set before numpy loads. Needs data/prepared (``dvc repro prepare``).
 
-Usage: python bench/scratch_epoch.py [EPOCHS]
+Usage: python -m bench.scratch_epoch [EPOCHS]
 """
 
-import statistics
+import json
+import os
+import subprocess
 import sys
-import time
+from pathlib import Path
 
-import numpy as np
+from fmnist_mlp import profile
 
-from fmnist_mlp.config import ScratchConfig, load_section
-from fmnist_mlp.data import load_split
-from fmnist_mlp.scratch import initial_params, layer_sizes
-from fmnist_mlp.sgd import sgd
-
-
-def scratch_seconds(cfg, sizes, X, Y, epochs):
-    result = sgd(initial_params(cfg, sizes), X, Y, sizes, epochs=epochs,
-                 batch_size=cfg.batch_size, learning_rate=cfg.learning_rate, l2=cfg.l2,
-                 rng=np.random.default_rng(0), progress=False)
-    return result.history.seconds
+ROOT = Path(__file__).resolve().parents[1]
+SIDES = {  # name: (environment, what runs)
+    "profile": (profile.PROFILE, "scratch"),
+    "machine default": ({}, "scratch"),
+    "keras (profile)": (profile.PROFILE, "keras"),
+}
 
 
-def keras_seconds(cfg, sizes, X, Y, epochs):
+def worker(what: str, epochs: int) -> list[float]:
+    """Seconds of each epoch after the first (which includes tracing / warm-up)."""
+    import time
+
+    import numpy as np
+
+    from fmnist_mlp.config import ScratchConfig, load_section
+    from fmnist_mlp.data import load_split
+    from fmnist_mlp.scratch import initial_params, layer_sizes
+    from fmnist_mlp.sgd import sgd
+
+    cfg = load_section(ScratchConfig)
+    train = load_split(ROOT / "data/prepared", "train")
+    sizes = layer_sizes(cfg, train)
+    if what == "scratch":
+        result = sgd(initial_params(cfg, sizes), train.X.astype(cfg.dtype), train.Y, sizes,
+                     epochs=epochs + 1, batch_size=cfg.batch_size,
+                     learning_rate=cfg.learning_rate, l2=cfg.l2, rng=np.random.default_rng(0),
+                     progress=False)
+        return result.history.seconds[1:]
     import keras
 
     from fmnist_mlp.keras_models import build_mlp
@@ -39,24 +58,37 @@ def keras_seconds(cfg, sizes, X, Y, epochs):
 
     model = build_mlp(sizes, cfg.l2, cfg.learning_rate, regularize_output=True)
     timer = Timer()
-    model.fit(X, Y, batch_size=cfg.batch_size, epochs=epochs + 1, shuffle=True, verbose=0,
-              callbacks=[timer])
-    return timer.seconds[1:]  # the first epoch includes tracing
+    model.fit(train.X, train.Y, batch_size=cfg.batch_size, epochs=epochs + 1, shuffle=True,
+              verbose=0, callbacks=[timer])
+    return timer.seconds[1:]
+
+
+def run_side(name: str, epochs: int) -> float:
+    env, what = SIDES[name]
+    environ = {**profile.outer_environ, **env, "PYTHONPATH": str(ROOT),
+               "TF_CPP_MIN_LOG_LEVEL": "3"}
+    out = subprocess.run([sys.executable, __file__, "--worker", what, str(epochs)], env=environ,
+                         capture_output=True, text=True, check=True, cwd=ROOT).stdout
+    seconds = json.loads(out.splitlines()[-1])
+    return sorted(seconds)[len(seconds) // 2]
 
 
 def main(epochs: int = 5) -> None:
+    from fmnist_mlp.config import ScratchConfig, load_section
+
     cfg = load_section(ScratchConfig)
-    train = load_split("data/prepared", "train")
-    sizes = layer_sizes(cfg, train)
-    scratch = scratch_seconds(cfg, sizes, train.X.astype(cfg.dtype), train.Y, epochs)
-    keras = keras_seconds(cfg, sizes, train.X, train.Y, epochs)
-    s, k = statistics.median(scratch), statistics.median(keras)
-    print(f"architecture {sizes}, batch {cfg.batch_size}, {len(train.X)} examples, "
-          f"{cfg.dtype}, median of {epochs} epochs")
-    print(f"scratch numpy: {s:.3f} s/epoch")
-    print(f"keras:         {k:.3f} s/epoch")
-    print(f"ratio keras/scratch: {k / s:.1f}x")
+    times = {name: run_side(name, epochs) for name in SIDES}
+    print(f"scratch MLP hidden {list(cfg.hidden)}, {cfg.dtype}, batch {cfg.batch_size}: median "
+          f"of {epochs} epochs after a warm-up epoch, {os.cpu_count()} cores")
+    for name, seconds in times.items():
+        print(f"  {name:<16} {seconds:.3f} s/epoch")
+    base = times["machine default"]
+    print(f"profile / machine default: {times['profile'] / base:.2f}x (target <= 1.6x)")
+    print(f"keras / profile: {times['keras (profile)'] / times['profile']:.1f}x")
 
 
 if __name__ == "__main__":
-    main(*map(int, sys.argv[1:]))
+    if sys.argv[1:2] == ["--worker"]:
+        print(json.dumps(worker(sys.argv[2], int(sys.argv[3]))))
+    else:
+        main(*map(int, sys.argv[1:]))

@@ -5,7 +5,7 @@ and checkpointed at every listed epoch, with steps_per_execution. Seed (its Prob
 nested loop, one model.fit per configuration (separate runs for each epochs value, no validation
 during training, default steps_per_execution), then model.evaluate on the validation split with
 Keras' default batch.
-Needs data/prepared. Usage: python bench/search.py [TRAIN_EXAMPLES]
+Needs data/prepared. Usage: python -m bench.search [TRAIN_EXAMPLES]
 """
 
 import sys
@@ -13,12 +13,13 @@ import tempfile
 import time
 from pathlib import Path
 
-from fmnist_mlp.config import SearchConfig
+from fmnist_mlp.config import SearchConfig, read_params
 from fmnist_mlp.data import load_split
 from fmnist_mlp.keras_search import fit, train_item
 from fmnist_mlp.search import configurations, expand_grid, read_item, select_best
 
-GRID = SearchConfig.from_dict({"hidden_layers": [3, 4], "hidden_units": [30],
+GRID = SearchConfig.from_dict({**read_params()["search"], "hidden_layers": [3, 4],
+                               "hidden_units": [30],
                                "batch_size": [64, 128], "epochs": [5, 10]})
 
 

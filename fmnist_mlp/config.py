@@ -1,21 +1,28 @@
 """Typed, frozen views of the sections of params.yaml.
 
-Each stage reads its own section with ``load_section(path, Name)``: an unknown key, a missing key,
+Each stage reads its own section with ``load_section(Name, path)``: an unknown key, a missing key,
 a wrong type or an out-of-range value raises :class:`ConfigError` naming ``section.key``, before
-any work is done.
+any work is done. params.yaml is the only home of the values: the classes here carry no defaults.
+It is read as YAML 1.2, as DVC reads it (``1e-3`` is a number).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 import typing
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
+from ruamel.yaml import YAML, YAMLError
 
 from fmnist_mlp.errors import ConfigError
+
+# A value of a DVC matrix axis: DVC names the item after the value as written (``l2_0`` for 0,
+# ``l2_0.0`` for 0.0), so it is kept as written. StrictInt refuses 40.0, Number keeps 0 an int.
+StrictInt = typing.NewType("StrictInt", int)
+Number = typing.NewType("Number", float)
 
 
 def _check_type(key: str, value, annotation) -> object:
@@ -35,11 +42,15 @@ def _check_type(key: str, value, annotation) -> object:
         if value not in args:
             raise ConfigError(f"{key}: expected one of {list(args)}, got {value!r}")
         return value
-    if annotation is float:
+    if annotation in (float, Number):
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ConfigError(f"{key}: expected a number, got {value!r}")
-        return float(value)
-    if annotation is int:
+        if not math.isfinite(value):
+            raise ConfigError(f"{key}: expected a finite number, got {value!r}")
+        return value if annotation is Number else float(value)
+    if annotation in (int, StrictInt):
+        if isinstance(value, float) and value.is_integer() and annotation is int:
+            return int(value)  # 3.0 is 3, as DVC compares params: one answer every time
         if isinstance(value, bool) or not isinstance(value, int):
             raise ConfigError(f"{key}: expected an integer, got {value!r}")
         return value
@@ -77,13 +88,10 @@ class Section:
                 f"{cls.SECTION}.{unknown[0]}: unknown key (known: {', '.join(sorted(fields))})"
             )
         values = {}
-        for name, f in fields.items():
+        for name in fields:
             key = f"{cls.SECTION}.{name}"
             if name not in raw:
-                no_default = f.default is dataclasses.MISSING
-                if no_default and f.default_factory is dataclasses.MISSING:
-                    raise ConfigError(f"{key}: missing")
-                continue
+                raise ConfigError(f"{key}: missing from params.yaml")
             values[name] = _check_type(key, raw[name], hints[name])
         obj = cls(**values)
         obj.validate()
@@ -115,16 +123,13 @@ def _positive_list(section: Section, name: str) -> None:
         _require(v > 0, section.key(name), "values > 0", list(value))
 
 
-SEARCH_AXES = ("hidden_layers", "hidden_units", "learning_rate", "batch_size", "l2")
-
-
 @dataclass(frozen=True)
 class FetchConfig(Section):
     SECTION = "fetch"
-    source_dir: str | None = None
-    package_dir: str = "/usr/share/datasets/fashion-mnist"
-    mirror_url: str = "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com"
-    timeout: float = 30.0
+    source_dir: str | None
+    package_dir: str
+    mirror_url: str
+    timeout: float
 
     def validate(self) -> None:
         _positive(self, "timeout")
@@ -133,11 +138,11 @@ class FetchConfig(Section):
 @dataclass(frozen=True)
 class PrepareConfig(Section):
     SECTION = "prepare"
-    scale: float = 255.0
-    offset: float = -0.5
-    val_fraction: float = 0.2
-    seed: int = 42
-    subset: int | None = None
+    scale: float
+    offset: float
+    val_fraction: float
+    seed: int
+    subset: int | None
 
     def validate(self) -> None:
         _positive(self, "scale")
@@ -154,15 +159,15 @@ class ScratchConfig(Section):
     """The from-scratch MLP and its SGD run (params section ``scratch``)."""
 
     SECTION = "scratch"
-    hidden: tuple[int, ...] = (10, 10, 10)
-    epochs: int = 20
-    batch_size: int = 100
-    learning_rate: float = 0.01
-    l2: float = 1e-4
-    init_seed: int = 0
-    shuffle_seed: int = 0
-    snapshot_every: int = 0
-    dtype: typing.Literal["float32", "float64"] = "float32"
+    hidden: tuple[int, ...]
+    epochs: int
+    batch_size: int
+    learning_rate: float
+    l2: float
+    init_seed: int
+    shuffle_seed: int
+    snapshot_every: int
+    dtype: typing.Literal["float32", "float64"]
 
     def validate(self) -> None:
         _positive_list(self, "hidden")
@@ -173,9 +178,9 @@ class ScratchConfig(Section):
 @dataclass(frozen=True)
 class GradcheckConfig(Section):
     SECTION = "gradcheck"
-    samples: int = 5
-    epsilon: float = 1e-6
-    tolerance: float = 1e-7
+    samples: int
+    epsilon: float
+    tolerance: float
 
     def validate(self) -> None:
         _positive(self, "samples", "epsilon", "tolerance")
@@ -183,24 +188,26 @@ class GradcheckConfig(Section):
 
 @dataclass(frozen=True)
 class SearchConfig(Section):
-    """The Keras grid (params section ``search``): five axes, and epochs as checkpoints."""
+    """The Keras grid (params section ``search``): five axes (search.Trial's fields, the DVC
+    matrix), and epochs as checkpoints."""
 
     SECTION = "search"
-    hidden_layers: tuple[int, ...] = (3, 4, 5)
-    hidden_units: tuple[int, ...] = (30, 40)
-    learning_rate: tuple[float, ...] = (0.05,)
-    batch_size: tuple[int, ...] = (64, 128)
-    l2: tuple[float, ...] = (0.001,)
-    epochs: tuple[int, ...] = (20, 40)
-    seed: int = 0
-    steps_per_execution: int = 50
+    hidden_layers: tuple[StrictInt, ...]
+    hidden_units: tuple[StrictInt, ...]
+    learning_rate: tuple[Number, ...]
+    batch_size: tuple[StrictInt, ...]
+    l2: tuple[Number, ...]
+    epochs: tuple[int, ...]
+    seed: int
+    steps_per_execution: int
 
     def validate(self) -> None:
         for name in ("hidden_layers", "hidden_units", "learning_rate", "batch_size", "epochs"):
             _positive_list(self, name)
         _require(len(self.l2) > 0 and min(self.l2) >= 0, self.key("l2"),
                  "a non-empty list of values >= 0", list(self.l2))
-        for name in (*SEARCH_AXES, "epochs"):
+        for name in ("hidden_layers", "hidden_units", "learning_rate", "batch_size", "l2",
+                     "epochs"):
             values = getattr(self, name)
             _require(len(set(values)) == len(values), self.key(name), "distinct values",
                      list(values))
@@ -211,8 +218,8 @@ class SearchConfig(Section):
 @dataclass(frozen=True)
 class EvaluateConfig(Section):
     SECTION = "evaluate"
-    retrain: bool = False
-    seeds: tuple[int, ...] = (1, 2, 3)
+    retrain: bool
+    seeds: tuple[int, ...]
 
     def validate(self) -> None:
         _require(all(s >= 0 for s in self.seeds), self.key("seeds"), "seeds >= 0",
@@ -224,13 +231,13 @@ class LandscapeConfig(Section):
     """The loss landscape on a plane through the SGD trajectory (params section ``landscape``)."""
 
     SECTION = "landscape"
-    center: typing.Literal["mean", "final"] = "mean"
-    directions: typing.Literal["pca", "random"] = "pca"
-    grid: int = 100
-    margin: float = 0.1
-    samples: int = 2500
-    seed: int = 0
-    chunk_mb: float = 2.0
+    center: typing.Literal["mean", "final"]
+    directions: typing.Literal["pca", "random"]
+    grid: int
+    margin: float
+    samples: int
+    seed: int
+    chunk_mb: float
 
     def validate(self) -> None:
         _require(self.grid >= 2, self.key("grid"), "an integer >= 2", self.grid)
@@ -241,11 +248,12 @@ class LandscapeConfig(Section):
 def read_params(path: str | Path = "params.yaml") -> dict:
     path = Path(path)
     try:
-        raw = yaml.safe_load(path.read_text())
+        raw = YAML(typ="safe", pure=True).load(path.read_text())
     except FileNotFoundError:
         raise ConfigError(f"{path}: not found") from None
-    except yaml.YAMLError as e:
-        raise ConfigError(f"{path}: not valid YAML ({e})") from None
+    except YAMLError as e:
+        problem = " ".join(str(e).split())
+        raise ConfigError(f"{path}: not valid YAML ({problem})") from None
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: expected a mapping of sections")
     return raw

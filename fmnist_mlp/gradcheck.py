@@ -7,7 +7,16 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.optimize
 
-from fmnist_mlp.mlp import Sizes, layer_slices, loss_and_grad
+from fmnist_mlp.mlp import (
+    Sizes,
+    _forward,
+    cross_entropy,
+    layer_slices,
+    log_softmax,
+    loss_and_grad,
+    unpack,
+    weight_mask,
+)
 
 
 def relative_error(a: np.ndarray, b: np.ndarray) -> float:
@@ -16,28 +25,44 @@ def relative_error(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.linalg.norm(a - b) / denom) if denom > 0 else 0.0
 
 
-def central_difference(f, theta: np.ndarray, epsilon: float) -> np.ndarray:
-    """(f(theta + eps e_i) - f(theta - eps e_i)) / (2 eps) for every coordinate i."""
+def central_difference(f, theta: np.ndarray, epsilon: float) -> tuple[np.ndarray, np.ndarray]:
+    """With ``f(theta) -> (value, pattern)``: (f(theta + eps e_i) - f(theta - eps e_i)) / (2 eps)
+    for every coordinate i (P,), and whether either step changed the pattern (P,) bool."""
     theta = theta.astype(np.float64, copy=True)
-    grad = np.empty_like(theta)
+    grad, crossed = np.empty_like(theta), np.zeros(theta.size, dtype=bool)
+    _, here = f(theta)
     for i in range(theta.size):
         old = theta[i]
         theta[i] = old + epsilon
-        f_plus = f(theta)
+        f_plus, p_plus = f(theta)
         theta[i] = old - epsilon
-        f_minus = f(theta)
+        f_minus, p_minus = f(theta)
         theta[i] = old
         grad[i] = (f_plus - f_minus) / (2 * epsilon)
-    return grad
+        crossed[i] = not (np.array_equal(p_plus, here) and np.array_equal(p_minus, here))
+    return grad, crossed
+
+
+def loss_and_relu_pattern(theta: np.ndarray, X: np.ndarray, Y: np.ndarray, sizes: Sizes,
+                          l2: float) -> tuple[float, np.ndarray]:
+    """The objective computed afresh (not by loss_and_grad) and which ReLUs are on, (B, units)
+    bool: a step that switches one crosses a kink, where a finite difference is no derivative."""
+    layers = unpack(theta, sizes)
+    activations = _forward(layers, X)
+    weights = theta * weight_mask(sizes)  # (P,)
+    loss = cross_entropy(log_softmax(activations[-1]), Y) + l2 * float(np.vdot(weights, weights))
+    return loss, np.hstack([a > 0 for a in activations[1:-1]])  # (B, sum hidden)
 
 
 @dataclass(frozen=True)
 class GradcheckResult:
     check_grad: float  # scipy.optimize.check_grad: ||forward-difference grad - grad||
-    relative_error: float  # central differences over all parameters
-    max_layer_relative_error: float
+    relative_error: float  # central differences over the parameters whose steps cross no kink
+    max_layer_relative_error: float  # the same, per layer
     layer_relative_errors: tuple[float, ...]
     num_params: int
+    kinks: int  # parameters whose +-epsilon step switches a ReLU: left out of the errors above
+    relative_error_with_kinks: float  # over all parameters
 
 
 def check_gradient(theta: np.ndarray, X: np.ndarray, Y: np.ndarray, sizes: Sizes, l2: float,
@@ -54,15 +79,20 @@ def check_gradient(theta: np.ndarray, X: np.ndarray, Y: np.ndarray, sizes: Sizes
         return loss_and_grad(t, X, Y, sizes, l2)[1]
 
     analytic = g(theta)
-    numeric = central_difference(f, theta, epsilon)
+    numeric, crossed = central_difference(
+        lambda t: loss_and_relu_pattern(t, X, Y, sizes, l2), theta, epsilon)
+    smooth = ~crossed  # (P,)
     per_layer = tuple(
-        relative_error(numeric[w.start:b.stop], analytic[w.start:b.stop])
+        relative_error(numeric[w.start:b.stop][smooth[w.start:b.stop]],
+                       analytic[w.start:b.stop][smooth[w.start:b.stop]])
         for w, b in layer_slices(sizes)
     )
     return GradcheckResult(
         check_grad=float(scipy.optimize.check_grad(f, g, theta)),
-        relative_error=relative_error(numeric, analytic),
+        relative_error=relative_error(numeric[smooth], analytic[smooth]),
         max_layer_relative_error=max(per_layer),
         layer_relative_errors=per_layer,
         num_params=theta.size,
+        kinks=int(crossed.sum()),
+        relative_error_with_kinks=relative_error(numeric, analytic),
     )

@@ -5,7 +5,11 @@ Imported only by stages, benches and tests that need TensorFlow.
 
 from __future__ import annotations
 
+import json
 import os
+import re
+import zipfile
+from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -27,17 +31,19 @@ def build_mlp(sizes: Sizes, l2: float, learning_rate: float,
     output kernel, which is the scratch MLP's objective (``mlp.loss_and_grad``).
     """
     hidden = [
-        keras.layers.Dense(n, activation="relu", kernel_regularizer=keras.regularizers.l2(l2))
-        for n in sizes[1:-1]
+        keras.layers.Dense(n, activation="relu", kernel_regularizer=keras.regularizers.l2(l2),
+                           name=f"hidden_{i}")
+        for i, n in enumerate(sizes[1:-1], start=1)
     ]
-    model = keras.Sequential([
-        keras.Input(shape=(sizes[0],)),
+    model = keras.Sequential([  # fixed names: Keras' counters would differ from model to model
+        keras.Input(shape=(sizes[0],), name="images"),
         *hidden,
         keras.layers.Dense(sizes[-1], activation="softmax",
                            kernel_regularizer=keras.regularizers.l2(l2) if regularize_output
-                           else None),
-    ])
-    model.compile(optimizer=keras.optimizers.SGD(learning_rate=learning_rate),
+                           else None, name="output"),
+    ], name="mlp")
+    optimizer = keras.optimizers.SGD(learning_rate=learning_rate, name="sgd")
+    model.compile(optimizer=optimizer,
                   loss="categorical_crossentropy", metrics=["accuracy"],
                   steps_per_execution=steps_per_execution)
     return model
@@ -61,3 +67,39 @@ def deterministic(seed: int) -> None:
 
     keras.utils.set_random_seed(seed)
     tf.config.experimental.enable_op_determinism()
+
+
+def _renumber_shared_objects(config: bytes) -> bytes:
+    ids: dict[bytes, int] = {}
+
+    def number(match: re.Match) -> bytes:
+        return b'"shared_object_id": %d' % ids.setdefault(match[1], len(ids))
+
+    return re.sub(rb'"shared_object_id": (\d+)', number, config)
+
+
+ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)  # the earliest date a zip entry can carry
+
+
+def save_model(model: keras.Model, path: str | Path) -> None:
+    """``model.save(path)`` made the same bytes for the same model: Keras writes ``date_saved``
+    into metadata.json, the clock into the weights entry's zip header and Python object ids as
+    config.json's ``shared_object_id`` (renumbered here in order of appearance, which keeps what
+    they share). The file still loads with ``keras.models.load_model``."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.stem}.tmp.keras")
+    try:
+        model.save(tmp)
+        with zipfile.ZipFile(tmp) as src, zipfile.ZipFile(path, "w") as dst:
+            for info in src.infolist():
+                data = src.read(info.filename)
+                if info.filename == "metadata.json":
+                    metadata = json.loads(data)
+                    metadata.pop("date_saved", None)
+                    data = json.dumps(metadata, sort_keys=True).encode()
+                elif info.filename == "config.json":
+                    data = _renumber_shared_objects(data)
+                dst.writestr(zipfile.ZipInfo(info.filename, date_time=ZIP_EPOCH), data,
+                             compress_type=info.compress_type)
+    finally:
+        tmp.unlink(missing_ok=True)

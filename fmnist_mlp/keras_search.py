@@ -2,31 +2,40 @@
 
 from __future__ import annotations
 
+import math
 import time
 from pathlib import Path
 
 from fmnist_mlp.data import Split
-from fmnist_mlp.keras_models import FORWARD_BATCH, build_mlp, deterministic, keras
+from fmnist_mlp.keras_models import FORWARD_BATCH, build_mlp, deterministic, keras, save_model
 from fmnist_mlp.search import Trial, write_item_metrics
-from fmnist_mlp.stage import write_csv
+from fmnist_mlp.stage import stable, write_csv
+
+HISTORY_COLUMNS = ("epoch", "train_loss", "val_loss", "train_accuracy", "val_accuracy")
 
 
 class Checkpoints(keras.callbacks.Callback):
-    """Saves the model and notes the training seconds at each listed epoch (1-based)."""
+    """Saves the model at each listed epoch (1-based), times the training epochs (the seconds go
+    to timings/, never into an output) and stops at the first epoch with a non-finite loss,
+    noting it in ``diverged``."""
 
     def __init__(self, out_dir: Path, epochs: tuple[int, ...]):
         super().__init__()
         self.out_dir, self.epochs = Path(out_dir), set(epochs)
-        self.train_seconds, self.seconds_at = 0.0, {}
+        self.train_seconds = 0.0
+        self.diverged: dict | None = None
 
     def on_epoch_begin(self, epoch, logs=None):
         self.start = time.perf_counter()
 
     def on_epoch_end(self, epoch, logs=None):
         self.train_seconds += time.perf_counter() - self.start
-        if epoch + 1 in self.epochs:
-            self.seconds_at[epoch + 1] = self.train_seconds
-            self.model.save(self.out_dir / f"model_e{epoch + 1}.keras")
+        losses = {k: float(v) for k, v in (logs or {}).items() if k.endswith("loss")}
+        if not all(map(math.isfinite, losses.values())):
+            self.diverged = {"epoch": epoch + 1, **{k: str(v) for k, v in losses.items()}}
+            self.model.stop_training = True
+        elif epoch + 1 in self.epochs:
+            save_model(self.model, self.out_dir / f"model_e{epoch + 1}.keras")
 
 
 def fit(trial: Trial, train: Split, val: Split | None, epochs: int, seed: int,
@@ -44,18 +53,26 @@ def fit(trial: Trial, train: Split, val: Split | None, epochs: int, seed: int,
 
 
 def train_item(trial: Trial, train: Split, val: Split, epochs: tuple[int, ...], seed: int,
-               steps_per_execution: int, out_dir: Path) -> dict:
-    """Train once for max(epochs); write history.csv, metrics.json, model_e{E}.keras."""
+               steps_per_execution: int, out_dir: Path) -> tuple[dict, float]:
+    """Train once for max(epochs); write history.csv, metrics.json, model_e{E}.keras. Returns the
+    validation figures at each listed epoch (None if training diverged: then metrics.json records
+    the epoch and losses of the divergence, history.csv the epochs before it, and no model is
+    kept) and the training seconds."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     checkpoints = Checkpoints(out_dir, epochs)
     h = fit(trial, train, val, max(epochs), seed, steps_per_execution, [checkpoints]).history
+    finite = len(h["loss"]) - (checkpoints.diverged is not None)
     rows = [{"epoch": i + 1, "train_loss": h["loss"][i], "val_loss": h["val_loss"][i],
              "train_accuracy": h["accuracy"][i], "val_accuracy": h["val_accuracy"][i]}
-            for i in range(len(h["loss"]))]
-    write_csv(out_dir / "history.csv", rows)
+            for i in range(finite)]
+    write_csv(out_dir / "history.csv", rows, HISTORY_COLUMNS)
+    if checkpoints.diverged:
+        for model in out_dir.glob("model_e*.keras"):
+            model.unlink()
+        write_item_metrics(out_dir / "metrics.json", trial, diverged=checkpoints.diverged)
+        return None, checkpoints.train_seconds
     by_epoch = {e: {"val_accuracy": rows[e - 1]["val_accuracy"],
-                    "val_loss": rows[e - 1]["val_loss"], "seconds": checkpoints.seconds_at[e]}
-                for e in epochs}
-    write_item_metrics(out_dir / "metrics.json", trial, by_epoch, checkpoints.train_seconds)
-    return by_epoch
+                    "val_loss": rows[e - 1]["val_loss"]} for e in epochs}
+    write_item_metrics(out_dir / "metrics.json", trial, by_epoch)
+    return stable(by_epoch), checkpoints.train_seconds

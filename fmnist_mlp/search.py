@@ -7,18 +7,23 @@ one listed epoch (the seed's grid: 12 items, 24 configurations).
 
 from __future__ import annotations
 
+import argparse
 import itertools
 import json
-from dataclasses import asdict, dataclass
+import re
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
-from fmnist_mlp.config import SEARCH_AXES, SearchConfig
+from fmnist_mlp.config import SearchConfig
 from fmnist_mlp.errors import DataError
+from fmnist_mlp.stage import write_json
 
 
 @dataclass(frozen=True)
 class Trial:
-    """One matrix item: the five axes."""
+    """One matrix item: the five axes. Its fields are the DVC matrix's axes, the search stage's
+    flags and the keys of its metrics.json; ``name`` is its directory (tests check dvc.yaml
+    against all of them). Numbers are kept as params.yaml writes them, as DVC renders them."""
 
     hidden_layers: int
     hidden_units: int
@@ -35,20 +40,38 @@ class Trial:
     def sizes(self, n_in: int, n_out: int) -> tuple[int, ...]:
         return (n_in, *[self.hidden_units] * self.hidden_layers, n_out)
 
+    @staticmethod
+    def add_arguments(parser: argparse.ArgumentParser) -> None:
+        """One required flag per field: --hidden-layers ... --l2."""
+        for f in fields(Trial):
+            parser.add_argument(flag(f.name), dest=f.name, required=True,
+                                type=int if f.type == "int" else number)
+
+
+AXES = tuple(f.name for f in fields(Trial))
+
+
+def flag(axis: str) -> str:
+    return "--" + axis.replace("_", "-")
+
+
+def number(text: str) -> int | float:
+    """A number as DVC wrote it on the command line: ``0`` stays an int, ``0.0`` a float."""
+    return int(text) if re.fullmatch(r"[-+]?\d+", text) else float(text)
+
 
 def expand_grid(cfg: SearchConfig) -> list[Trial]:
     """Every combination of the axes, in params.yaml's order."""
-    return [Trial(*values) for values in itertools.product(*(getattr(cfg, a) for a in SEARCH_AXES))]
+    return [Trial(*values) for values in itertools.product(*(getattr(cfg, a) for a in AXES))]
 
 
-def write_item_metrics(path: Path, trial: Trial, by_epoch: dict[int, dict], seconds: float):
-    """metrics.json of one item: its axes; val_accuracy, val_loss and training seconds so far at
-    each listed epoch; the total training seconds."""
-    Path(path).write_text(json.dumps({
-        "trial": asdict(trial),
-        "epochs": {str(e): m for e, m in sorted(by_epoch.items())},
-        "seconds": seconds,
-    }, indent=2) + "\n")
+def write_item_metrics(path: Path, trial: Trial, by_epoch: dict[int, dict] | None = None,
+                       diverged: dict | None = None) -> None:
+    """metrics.json of one item: its axes; val_accuracy and val_loss at each listed epoch, or
+    where training diverged ({"epoch": e, "loss": "nan", ...})."""
+    result = {"diverged": diverged} if diverged else \
+        {"epochs": {str(e): m for e, m in sorted(by_epoch.items())}}
+    write_json(path, {"trial": asdict(trial), **result})
 
 
 def read_item(item_dir: Path, trial: Trial, epochs: tuple[int, ...]) -> dict:
@@ -57,28 +80,36 @@ def read_item(item_dir: Path, trial: Trial, epochs: tuple[int, ...]) -> dict:
     try:
         item = json.loads(path.read_text())
         recorded = Trial(**item["trial"])
-        figures = {int(e): item["epochs"][str(e)] for e in epochs}
+        diverged = item.get("diverged")
+        if diverged:
+            int(diverged["epoch"])
+        figures = {} if diverged else {int(e): item["epochs"][str(e)] for e in epochs}
         for m in figures.values():
-            float(m["val_accuracy"]), float(m["val_loss"]), float(m["seconds"])
-        seconds = float(item["seconds"])
+            float(m["val_accuracy"]), float(m["val_loss"])
     except FileNotFoundError:
         raise DataError(f"{path}: missing; run `dvc repro search`") from None
     except (ValueError, KeyError, TypeError) as e:
         raise DataError(f"{path}: malformed item metrics ({type(e).__name__}: {e}); expected "
-                        f"trial, seconds, and val_accuracy, val_loss, seconds at epochs "
+                        f"trial, and val_accuracy, val_loss at epochs "
                         f"{list(epochs)}") from None
     if recorded != trial:
         raise DataError(f"{path}: records {recorded}, expected {trial}")
-    return {"trial": trial, "epochs": figures, "seconds": seconds}
+    return {"trial": trial, "epochs": figures, "diverged": diverged}
+
+
+def divergence(item: dict) -> str:
+    """``name (loss nan at epoch 3)`` of a diverged item."""
+    d = item["diverged"]
+    losses = ", ".join(f"{k} {v}" for k, v in d.items() if k != "epoch")
+    return f"{item['trial'].name} ({losses} at epoch {d['epoch']})"
 
 
 def configurations(items: list[dict]) -> list[dict]:
-    """One row per (item, listed epoch), in grid order."""
+    """One row per (item, listed epoch), in grid order; a diverged item has none."""
     return [
         {**asdict(item["trial"]), "epochs": e, "item": item["trial"].name,
          "label": f"{item['trial'].name}-epochs{e}",
-         "val_accuracy": m["val_accuracy"], "val_loss": m["val_loss"],
-         "seconds": m["seconds"]}
+         "val_accuracy": m["val_accuracy"], "val_loss": m["val_loss"]}
         for item in items for e, m in item["epochs"].items()
     ]
 

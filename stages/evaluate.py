@@ -1,6 +1,6 @@
 """evaluate: test-set figures of the scratch model and of the best Keras configuration.
 
-Usage: python stages/evaluate.py PREPARED_DIR SCRATCH_DIR BEST_DIR METRICS_JSON PLOTS_DIR
+Usage: python -m stages.evaluate PREPARED_DIR SCRATCH_DIR BEST_DIR METRICS_JSON PLOTS_DIR
 Writes METRICS_JSON, PLOTS_DIR/confusion_{scratch,keras}.csv and PLOTS_DIR/final_history.{csv,png}.
 With evaluate.retrain the best configuration is retrained on train + val before testing;
 evaluate.seeds retrains it once per seed to show the spread of test accuracy.
@@ -8,7 +8,6 @@ evaluate.seeds retrains it once per seed to show the spread of test accuracy.
 
 import csv
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -39,8 +38,8 @@ def final_history(history_csv: Path, epochs: int) -> list[dict]:
              "val_loss": float(r["val_loss"])} for r in rows[-LAST_EPOCHS:]]
 
 
-def main(argv: list[str]) -> None:
-    prepared_dir, scratch_dir, best_dir, metrics_path, plots_dir = map(Path, argv)
+def main(prepared_dir: Path, scratch_dir: Path, best_dir: Path, metrics_path: Path,
+         plots_dir: Path) -> None:
     cfg, search = load_section(EvaluateConfig), load_section(SearchConfig)
     from fmnist_mlp.keras_models import keras
     from fmnist_mlp.keras_search import fit
@@ -92,4 +91,4 @@ def main(argv: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    stage.run("evaluate", main, sys.argv[1:])
+    stage.run(main, __doc__)

@@ -1,9 +1,8 @@
 """fetch: the four Fashion-MNIST IDX files, SHA-256 verified, into data/raw/.
 
-Usage: python stages/fetch.py OUT_DIR
+Usage: python -m stages.fetch OUT_DIR
 """
 
-import sys
 from pathlib import Path
 
 from fmnist_mlp import stage
@@ -11,8 +10,7 @@ from fmnist_mlp.config import FetchConfig, load_section
 from fmnist_mlp.fetch import fetch_all
 
 
-def main(argv: list[str]) -> None:
-    (out_dir,) = argv
+def main(out_dir: Path) -> None:
     cfg = load_section(FetchConfig)
     dirs = [Path(d) for d in (cfg.source_dir, cfg.package_dir) if d]
     origins = fetch_all(Path(out_dir), dirs, cfg.mirror_url, cfg.timeout)
@@ -20,4 +18,4 @@ def main(argv: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    stage.run("fetch", main, sys.argv[1:])
+    stage.run(main, __doc__)

@@ -1,10 +1,9 @@
 """gradcheck: numerical check of the scratch MLP's gradient at its initial weights, L2 included.
 
-Usage: python stages/gradcheck.py PREPARED_DIR METRICS_JSON
+Usage: python -m stages.gradcheck PREPARED_DIR METRICS_JSON
 Exits non-zero when relative_error exceeds gradcheck.tolerance.
 """
 
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -17,8 +16,7 @@ from fmnist_mlp.gradcheck import check_gradient
 from fmnist_mlp.scratch import initial_params, layer_sizes
 
 
-def main(argv: list[str]) -> None:
-    prepared_dir, metrics_path = map(Path, argv)
+def main(prepared_dir: Path, metrics_path: Path) -> None:
     model, cfg = load_section(ScratchConfig), load_section(GradcheckConfig)
     batch = load_split(prepared_dir, "train").head(cfg.samples)
     sizes = layer_sizes(model, batch)
@@ -30,16 +28,24 @@ def main(argv: list[str]) -> None:
         "max_layer_relative_error": result.max_layer_relative_error,
         "layer_relative_errors": list(result.layer_relative_errors),
         "num_params": result.num_params,
-        "samples": cfg.samples,
+        "kinks": result.kinks,
+        "relative_error_with_kinks": result.relative_error_with_kinks,
+        "samples": len(batch.X),
     }
-    stage.write_json(metrics_path, metrics)
     stage.log("gradcheck", f"check_grad {result.check_grad:.3g}, relative_error "
-                           f"{result.relative_error:.3g} over {result.num_params} parameters")
+                           f"{result.relative_error:.3g} over {result.num_params - result.kinks} "
+                           f"parameters ({result.kinks} left out: their step crosses a ReLU "
+                           f"kink), {len(batch.X)} samples")
     if not np.isfinite(result.relative_error) or result.relative_error > cfg.tolerance:
-        metrics_path.unlink()
-        raise StudyError(f"relative_error {result.relative_error:.3g} exceeds "
-                         f"gradcheck.tolerance {cfg.tolerance:.3g}: the gradient is wrong")
+        cause = (f"a central difference with gradcheck.epsilon {cfg.epsilon:g} errs by "
+                 f"O(epsilon^2): lower it before concluding that the gradient is wrong"
+                 if cfg.epsilon > 1e-5 else "the gradient is wrong")
+        raise StudyError(f"relative_error {result.relative_error:.3g} over the "
+                         f"{result.num_params - result.kinks} parameters whose steps cross no "
+                         f"ReLU kink exceeds gradcheck.tolerance {cfg.tolerance:.3g}: {cause}")
+    with stage.outputs(metrics_path):
+        stage.write_json(metrics_path, metrics)
 
 
 if __name__ == "__main__":
-    stage.run("gradcheck", main, sys.argv[1:])
+    stage.run(main, __doc__)

@@ -1,11 +1,10 @@
 """landscape: the loss on a plane through the scratch model's SGD trajectory.
 
-Usage: python stages/landscape.py PREPARED_DIR SCRATCH_DIR OUT_NPZ METRICS_JSON PLOTS_DIR
+Usage: python -m stages.landscape PREPARED_DIR SCRATCH_DIR OUT_NPZ METRICS_JSON PLOTS_DIR
 Writes OUT_NPZ (grid axes, loss and accuracy grids, trajectory coordinates and losses),
 METRICS_JSON and PLOTS_DIR/landscape_{surface,contour}.png.
 """
 
-import sys
 import time
 from pathlib import Path
 
@@ -22,8 +21,8 @@ PLANE_NAMES = {"pca": "PCA", "random": "random filter-normalised", "mean": "traj
                "final": "final weights"}
 
 
-def main(argv: list[str]) -> None:
-    prepared_dir, scratch_dir, out_npz, metrics_path, plots_dir = map(Path, argv)
+def main(prepared_dir: Path, scratch_dir: Path, out_npz: Path, metrics_path: Path,
+         plots_dir: Path) -> None:
     cfg = load_section(LandscapeConfig)
     train = load_split(prepared_dir, "train")
     if cfg.samples > len(train.X):
@@ -57,7 +56,6 @@ def main(argv: list[str]) -> None:
             "loss_max": float(loss.max()),
             "trajectory_gap": float(np.abs(fit.true_loss - fit.plane_loss).max()),
             "off_plane": float(fit.off_plane.max()),
-            "seconds": seconds,
             "grid_points": int(loss.size),
             "samples": len(data.X),
         })
@@ -65,10 +63,11 @@ def main(argv: list[str]) -> None:
                          fit.plane_loss, labels)
         plotting.contour(plots_dir / "landscape_contour.png", A, B, loss, fit.coords, labels,
                          title)
+    stage.record_timing("landscape", plane_and_grid=seconds)
     stage.log("landscape", f"{loss.size} grid points in {seconds:.2f} s; loss "
                            f"{loss.min():.3f}..{loss.max():.3f}; trajectory gap "
                            f"{np.abs(fit.true_loss - fit.plane_loss).max():.3f}")
 
 
 if __name__ == "__main__":
-    stage.run("landscape", main, sys.argv[1:])
+    stage.run(main, __doc__)

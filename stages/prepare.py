@@ -1,9 +1,8 @@
 """prepare: normalise, one-hot encode and split train/val; test untouched.
 
-Usage: python stages/prepare.py RAW_DIR OUT_DIR
+Usage: python -m stages.prepare RAW_DIR OUT_DIR
 """
 
-import sys
 from pathlib import Path
 
 from fmnist_mlp import stage
@@ -11,8 +10,7 @@ from fmnist_mlp.config import PrepareConfig, load_section
 from fmnist_mlp.data import prepare, save_splits
 
 
-def main(argv: list[str]) -> None:
-    raw_dir, out_dir = map(Path, argv)
+def main(raw_dir: Path, out_dir: Path) -> None:
     cfg = load_section(PrepareConfig)
     with stage.outputs(out_dir):
         splits = prepare(raw_dir, cfg.scale, cfg.offset, cfg.val_fraction, cfg.seed, cfg.subset)
@@ -22,4 +20,4 @@ def main(argv: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    stage.run("prepare", main, sys.argv[1:])
+    stage.run(main, __doc__)

@@ -1,37 +1,31 @@
 """search (one DVC matrix item): train the seed's Keras MLP for one grid point.
 
-Usage: python stages/search.py PREPARED_DIR OUT_ROOT --hidden-layers L --hidden-units U
+Usage: python -m stages.search PREPARED_DIR OUT_ROOT --hidden-layers L --hidden-units U
            --learning-rate LR --batch-size B --l2 L2
 Trains once for max(search.epochs) and writes OUT_ROOT/<item name>/: history.csv, metrics.json
 (validation figures at every listed epoch) and model_e<E>.keras at every listed epoch.
 """
 
 import argparse
-import sys
 from pathlib import Path
 
 from fmnist_mlp import stage
 from fmnist_mlp.config import SearchConfig, load_section
 from fmnist_mlp.data import load_split
-from fmnist_mlp.search import Trial
+from fmnist_mlp.search import AXES, Trial, divergence, read_item
 
 
 def parse(argv: list[str]) -> tuple[Path, Path, Trial]:
-    parser = argparse.ArgumentParser(prog="stages/search.py")
+    parser = argparse.ArgumentParser(prog="python -m stages.search")
     parser.add_argument("prepared_dir", type=Path)
     parser.add_argument("out_root", type=Path)
-    parser.add_argument("--hidden-layers", type=int, required=True)
-    parser.add_argument("--hidden-units", type=int, required=True)
-    parser.add_argument("--learning-rate", type=float, required=True)
-    parser.add_argument("--batch-size", type=int, required=True)
-    parser.add_argument("--l2", type=float, required=True)
+    Trial.add_arguments(parser)
     args = parser.parse_args(argv)
-    trial = Trial(args.hidden_layers, args.hidden_units, args.learning_rate, args.batch_size,
-                  args.l2)
+    trial = Trial(**{axis: getattr(args, axis) for axis in AXES})
     return args.prepared_dir, args.out_root, trial
 
 
-def main(argv: list[str]) -> None:
+def main(*argv: str) -> None:
     prepared_dir, out_root, trial = parse(argv)
     cfg = load_section(SearchConfig)
     from fmnist_mlp.keras_search import train_item
@@ -39,12 +33,16 @@ def main(argv: list[str]) -> None:
     train, val = load_split(prepared_dir, "train"), load_split(prepared_dir, "val")
     out_dir = out_root / trial.name
     with stage.outputs(out_dir):
-        by_epoch = train_item(trial, train, val, cfg.epochs, cfg.seed, cfg.steps_per_execution,
-                              out_dir)
+        by_epoch, seconds = train_item(trial, train, val, cfg.epochs, cfg.seed,
+                                       cfg.steps_per_execution, out_dir)
+    stage.record_timing(f"search-{trial.name}", train=seconds)
+    if by_epoch is None:
+        item = read_item(out_dir, trial, cfg.epochs)
+        stage.log("search", f"warning: diverged, select will leave it out: {divergence(item)}")
+        return
     figures = ", ".join(f"@{e} {m['val_accuracy']:.4f}" for e, m in by_epoch.items())
-    stage.log("search", f"{trial.name}: val accuracy {figures}; "
-                        f"{by_epoch[max(by_epoch)]['seconds']:.1f} s")
+    stage.log("search", f"{trial.name}: val accuracy {figures}; {seconds:.1f} s")
 
 
 if __name__ == "__main__":
-    stage.run("search", main, sys.argv[1:])
+    stage.run(main, __doc__)

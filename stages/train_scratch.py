@@ -1,9 +1,8 @@
 """train_scratch: minibatch SGD of the scratch MLP; exports parameters and weight trajectory.
 
-Usage: python stages/train_scratch.py PREPARED_DIR MODEL_DIR METRICS_JSON HISTORY_CSV HISTORY_PNG
+Usage: python -m stages.train_scratch PREPARED_DIR MODEL_DIR METRICS_JSON HISTORY_CSV HISTORY_PNG
 """
 
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -15,8 +14,8 @@ from fmnist_mlp.scratch import initial_params, layer_sizes, save_model
 from fmnist_mlp.sgd import sgd
 
 
-def main(argv: list[str]) -> None:
-    prepared_dir, model_dir, metrics_path, history_path, history_png = map(Path, argv)
+def main(prepared_dir: Path, model_dir: Path, metrics_path: Path, history_path: Path,
+         history_png: Path) -> None:
     cfg = load_section(ScratchConfig)
     train, val = load_split(prepared_dir, "train"), load_split(prepared_dir, "val")
     sizes = layer_sizes(cfg, train)
@@ -34,7 +33,6 @@ def main(argv: list[str]) -> None:
         stage.write_json(metrics_path, {
             "train": {"loss": h.train_loss[-1], "accuracy": h.train_accuracy[-1]},
             "val": {"loss": h.val_loss[-1], "accuracy": h.val_accuracy[-1]},
-            "seconds_per_epoch": float(np.mean(h.seconds)),
             "trajectory_snapshots": len(result.trajectory),
         })
         stage.write_csv(history_path, h.rows())
@@ -43,9 +41,10 @@ def main(argv: list[str]) -> None:
                           ("accuracy", ["train_accuracy", "val_accuracy"])],
                          f"Scratch MLP {'-'.join(map(str, sizes))}, SGD batch {cfg.batch_size}, "
                          f"learning rate {cfg.learning_rate}")
+    stage.record_timing("train_scratch", seconds_per_epoch=float(np.mean(h.seconds)))
     stage.log("train_scratch", f"val accuracy {h.val_accuracy[-1]:.4f}, val loss "
                                f"{h.val_loss[-1]:.4f}, {np.mean(h.seconds):.3f} s/epoch")
 
 
 if __name__ == "__main__":
-    stage.run("train_scratch", main, sys.argv[1:])
+    stage.run(main, __doc__)

@@ -30,8 +30,8 @@ TRIAL = Trial(hidden_layers=2, hidden_units=16, learning_rate=0.05, batch_size=3
 
 def test_first_epochs_of_a_long_run_are_the_short_run(tmp_path, small_data):
     train, val = small_data
-    long = keras_search.train_item(TRIAL, train, val, (2, 4), 7, 5, tmp_path / "long")
-    short = keras_search.train_item(TRIAL, train, val, (2,), 7, 5, tmp_path / "short")
+    long, _ = keras_search.train_item(TRIAL, train, val, (2, 4), 7, 5, tmp_path / "long")
+    short, _ = keras_search.train_item(TRIAL, train, val, (2,), 7, 5, tmp_path / "short")
     assert long[2]["val_accuracy"] == short[2]["val_accuracy"]
     assert long[2]["val_loss"] == short[2]["val_loss"]
     checkpoint = keras.models.load_model(tmp_path / "long" / "model_e2.keras")
@@ -45,12 +45,14 @@ def test_first_epochs_of_a_long_run_are_the_short_run(tmp_path, small_data):
 
 def test_item_is_deterministic_and_readable(tmp_path, small_data):
     train, val = small_data
-    a = keras_search.train_item(TRIAL, train, val, (1, 3), 3, 5, tmp_path / "a")
-    b = keras_search.train_item(TRIAL, train, val, (1, 3), 3, 5, tmp_path / "b")
-    assert {e: (m["val_accuracy"], m["val_loss"]) for e, m in a.items()} == \
-           {e: (m["val_accuracy"], m["val_loss"]) for e, m in b.items()}
+    a, seconds = keras_search.train_item(TRIAL, train, val, (1, 3), 3, 5, tmp_path / "a")
+    b, _ = keras_search.train_item(TRIAL, train, val, (1, 3), 3, 5, tmp_path / "b")
+    assert a == b and seconds > 0
+    # the same bytes: models saved without their time of saving, no timing in metrics.json
+    for name in ("metrics.json", "history.csv", "model_e1.keras", "model_e3.keras"):
+        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes(), name
     item = read_item(tmp_path / "a", TRIAL, (1, 3))
-    assert item["epochs"][3]["seconds"] >= item["epochs"][1]["seconds"] > 0
+    assert item["epochs"][3] == a[3]
     history = (tmp_path / "a" / "history.csv").read_text().splitlines()
     assert history[0] == "epoch,train_loss,val_loss,train_accuracy,val_accuracy"
     assert len(history) == 4
@@ -59,6 +61,20 @@ def test_item_is_deterministic_and_readable(tmp_path, small_data):
 
 def test_steps_per_execution_does_not_change_results(tmp_path, small_data):
     train, val = small_data
-    one = keras_search.train_item(TRIAL, train, val, (2,), 5, 1, tmp_path / "one")
-    many = keras_search.train_item(TRIAL, train, val, (2,), 5, 8, tmp_path / "many")
+    one, _ = keras_search.train_item(TRIAL, train, val, (2,), 5, 1, tmp_path / "one")
+    many, _ = keras_search.train_item(TRIAL, train, val, (2,), 5, 8, tmp_path / "many")
     assert one[2]["val_loss"] == pytest.approx(many[2]["val_loss"], abs=1e-6)
+
+
+def test_a_diverged_item_records_where_and_keeps_no_model(tmp_path, small_data):
+    train, val = small_data
+    wild = Trial(hidden_layers=2, hidden_units=16, learning_rate=1e4, batch_size=32, l2=0.001)
+    by_epoch, _ = keras_search.train_item(wild, train, val, (2, 4), 7, 5, tmp_path / "wild")
+    assert by_epoch is None
+    item = read_item(tmp_path / "wild", wild, (2, 4))
+    assert item["epochs"] == {} and 1 <= item["diverged"]["epoch"] <= 4
+    assert item["diverged"]["loss"] in ("nan", "inf")
+    assert not list((tmp_path / "wild").glob("*.keras"))
+    text = (tmp_path / "wild" / "metrics.json").read_text() + \
+        (tmp_path / "wild" / "history.csv").read_text()
+    assert "NaN" not in text and "nan," not in text

@@ -118,3 +118,15 @@ def test_evaluate_reports_accuracy(rng):
 def test_relative_error():
     assert relative_error(np.zeros(3), np.zeros(3)) == 0.0
     assert relative_error(np.ones(2), -np.ones(2)) == pytest.approx(1.0)
+
+
+def test_gradient_check_tells_a_kink_from_a_wrong_gradient(rng):
+    """A large step crosses ReLU kinks: those coordinates are counted and left out, and what is
+    left agrees; the error over all coordinates shows why they had to go."""
+    sizes = (20, 16, 16, 4)
+    theta = init_params(sizes, rng)
+    X, Y = batch(rng, sizes, n=200)
+    result = check_gradient(theta, X, Y, sizes, l2=1e-3, epsilon=1e-4)
+    assert result.kinks > 0
+    assert result.relative_error < 1e-7 < 1e-4 < result.relative_error_with_kinks
+    assert check_gradient(theta, X, Y, sizes, l2=1e-3, epsilon=1e-6).kinks == 0

@@ -1,10 +1,12 @@
 """End to end: `dvc repro` on the real data in a temporary copy of the repo, with small params."""
 
 import json
+import shutil
+import subprocess
 
 import pytest
 import yaml
-from conftest import copy_project, needs_dataset, run_dvc
+from conftest import ROOT, copy_project, needs_dataset, run_dvc
 
 pytestmark = [pytest.mark.slow, needs_dataset]
 
@@ -59,7 +61,7 @@ def test_search_select_evaluate_write_their_metrics_and_plots(small_repo):
     assert set(search["best"]) == {"hidden_layers", "hidden_units", "learning_rate",
                                    "batch_size", "epochs", "l2", "val_accuracy", "val_loss"}
     results = (small_repo / "plots/search_results.csv").read_text().splitlines()
-    assert results[0] == "label,val_accuracy,val_loss,seconds" and len(results) == 5
+    assert results[0] == "label,val_accuracy,val_loss" and len(results) == 5
     evaluate = json.loads((small_repo / "metrics/evaluate.json").read_text())
     for model in ("scratch", "keras"):
         assert 0.2 < evaluate[model]["test_accuracy"] <= 1.0
@@ -76,8 +78,8 @@ def test_search_select_evaluate_write_their_metrics_and_plots(small_repo):
 
 def test_landscape_writes_metrics_grids_and_images(small_repo):
     land = json.loads((small_repo / "metrics/landscape.json").read_text())
-    assert {"explained_variance", "loss_min", "loss_max", "trajectory_gap", "off_plane",
-            "seconds"} <= set(land)
+    assert {"explained_variance", "loss_min", "loss_max", "trajectory_gap",
+            "off_plane"} <= set(land)
     assert 0 < land["explained_variance"][1] <= land["explained_variance"][0] <= 1
     assert 0 < land["loss_min"] < land["loss_max"]
     import numpy as np
@@ -105,6 +107,10 @@ def test_adding_a_grid_value_runs_only_the_new_items(small_repo):
         assert json.loads((small_repo / "metrics/search.json").read_text())["configs"] == 8
     finally:
         override(small_repo, search={"batch_size": [256]})
+    out = run_dvc(small_repo, "repro", "select")
+    assert "also holds 2 item(s) not in the grid" in out.stderr
+    for stale in (small_repo / "models/search").glob("*batch512*"):
+        shutil.rmtree(stale)
 
 
 def test_invalid_param_stops_with_the_key_and_no_output(small_repo):
@@ -137,7 +143,66 @@ def test_corrupt_source_fails_fetch_and_leaves_no_raw(small_repo, tmp_path):
                  "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"):
         (bad / name).write_bytes(b"\x00\x00\x08\x01" + bytes(8))
     override(small_repo, fetch={"source_dir": str(bad)})
-    result = run_dvc(small_repo, "repro", "fetch", check=False)
-    assert result.returncode != 0
-    assert "train-images-idx3-ubyte (from" in result.stderr and "SHA-256 mismatch" in result.stderr
-    assert not (small_repo / "data/raw").exists()
+    try:
+        result = run_dvc(small_repo, "repro", "fetch", check=False)
+        assert result.returncode != 0
+        assert "train-images-idx3-ubyte (from" in result.stderr
+        assert "SHA-256 mismatch" in result.stderr
+        assert not (small_repo / "data/raw").exists()
+    finally:
+        override(small_repo, fetch={"source_dir": None})
+    run_dvc(small_repo, "repro", "fetch")  # good params recover
+
+
+def git(repo, *args):
+    return subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], cwd=repo,
+                          check=True, capture_output=True, text=True).stdout
+
+
+def committed(repo):
+    """Bring the repo up to date with its params and commit everything git tracks."""
+    run_dvc(repo, "repro")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "--allow-empty", "-m", "run")
+    return repo
+
+
+HOSTILE = {  # an outer environment asking for other code paths than the numeric profile's
+    "OPENBLAS_CORETYPE": "SkylakeX", "OPENBLAS_NUM_THREADS": "2", "NPY_DISABLE_CPU_FEATURES": "",
+    "ONEDNN_MAX_CPU_ISA": "ALL", "TF_NUM_INTRAOP_THREADS": "2", "OMP_NUM_THREADS": "2",
+}
+
+
+def test_every_stage_rerun_gives_the_same_bytes(small_repo):
+    """Forced rerun of every stage, under an environment that asks for other kernels and thread
+    counts: dvc.lock, which holds the hash of every output, comes out the same."""
+    committed(small_repo)
+    before = (small_repo / "dvc.lock").read_text()
+    run_dvc(small_repo, "repro", "--force", env=HOSTILE)
+    assert (small_repo / "dvc.lock").read_text() == before
+    assert git(small_repo, "status", "--porcelain") == ""
+
+
+def test_second_clone_sharing_the_cache_runs_no_stage(small_repo, tmp_path):
+    committed(small_repo)
+    clone = tmp_path / "clone"
+    git(tmp_path, "clone", "-q", str(small_repo), str(clone))
+    run_dvc(clone, "cache", "dir", "--local", str(small_repo / ".dvc" / "cache"))
+    out = run_dvc(clone, "repro").stdout
+    assert "Running stage" not in out, out
+    assert (clone / "models/scratch/trajectory.npz").is_file()
+    assert git(clone, "status", "--porcelain") == ""
+    assert "up to date" in run_dvc(clone, "status").stdout
+
+
+def test_a_stage_runs_the_library_of_the_directory_it_runs_in(small_repo, tmp_path):
+    """As in `dvc exp run --temp`: the stage runs in a copy whose library differs from the one
+    that is importable from elsewhere (here the workspace, on PYTHONPATH)."""
+    clone = tmp_path / "clone"
+    git(tmp_path, "clone", "-q", str(committed(small_repo)), str(clone))
+    run_dvc(clone, "cache", "dir", "--local", str(small_repo / ".dvc" / "cache"))
+    stage_py = clone / "fmnist_mlp" / "stage.py"
+    stage_py.write_text(stage_py.read_text().replace(
+        'print(f"{name}: {message}"', 'print(f"{name} (the copy\'s library): {message}"'))
+    result = run_dvc(clone, "repro", "gradcheck", env={"PYTHONPATH": str(ROOT)})
+    assert "gradcheck (the copy's library): check_grad" in result.stderr + result.stdout

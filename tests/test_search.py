@@ -1,34 +1,38 @@
 """Search logic without training anything (grid, names, selection, stale and malformed items)."""
 
+import argparse
 import json
 
 import pytest
 import yaml
+from conftest import section
 
 from fmnist_mlp.config import SearchConfig
 from fmnist_mlp.errors import ConfigError, DataError
 from fmnist_mlp.search import (
+    AXES,
     Trial,
     configurations,
+    divergence,
     expand_grid,
+    flag,
     read_item,
     select_best,
     write_item_metrics,
 )
 
 
-def fake_item(root, trial, scores, seconds=10.0):
+def fake_item(root, trial, scores):
     """An item directory as the search stage leaves it; scores: {epoch: (val_acc, val_loss)}."""
     item_dir = root / trial.name
     item_dir.mkdir(parents=True)
-    by_epoch = {e: {"val_accuracy": a, "val_loss": loss, "seconds": seconds * e / max(scores)}
-                for e, (a, loss) in scores.items()}
-    write_item_metrics(item_dir / "metrics.json", trial, by_epoch, seconds)
+    by_epoch = {e: {"val_accuracy": a, "val_loss": loss} for e, (a, loss) in scores.items()}
+    write_item_metrics(item_dir / "metrics.json", trial, by_epoch)
     return item_dir
 
 
 def test_seed_grid_has_12_items_and_24_configurations():
-    cfg = SearchConfig.from_dict({})
+    cfg = section(SearchConfig)
     grid = expand_grid(cfg)
     assert len(grid) == 12 and len(set(grid)) == 12
     assert grid[0] == Trial(3, 30, 0.05, 64, 0.001)
@@ -50,9 +54,9 @@ def test_item_name_matches_the_dvc_yaml_template(root):
 
 def test_duplicate_or_empty_axis_is_rejected():
     with pytest.raises(ConfigError, match="search.batch_size: expected distinct values"):
-        SearchConfig.from_dict({"batch_size": [64, 64]})
+        section(SearchConfig, batch_size=[64, 64])
     with pytest.raises(ConfigError, match="search.hidden_units: expected a non-empty list"):
-        SearchConfig.from_dict({"hidden_units": []})
+        section(SearchConfig, hidden_units=[])
 
 
 def test_selection_prefers_accuracy_then_loss_then_grid_order(tmp_path):
@@ -74,8 +78,8 @@ def test_selection_prefers_accuracy_then_loss_then_grid_order(tmp_path):
 
 def test_stale_directories_are_ignored(tmp_path):
     # Given the directory of a removed grid value holding a better score
-    cfg = SearchConfig.from_dict({"hidden_layers": [3], "hidden_units": [30],
-                                  "batch_size": [64], "epochs": [2]})
+    cfg = section(SearchConfig, hidden_layers=[3], hidden_units=[30], batch_size=[64],
+                  epochs=[2])
     (current,) = expand_grid(cfg)
     fake_item(tmp_path, current, {2: (0.80, 0.5)})
     fake_item(tmp_path, Trial(9, 99, 0.05, 64, 0.001), {2: (0.99, 0.1)})
@@ -93,11 +97,10 @@ def test_missing_item_is_a_clear_error(tmp_path):
 
 @pytest.mark.parametrize("content", [
     "not json",
-    json.dumps({"trial": {}, "epochs": {}, "seconds": 1}),
+    json.dumps({"trial": {}, "epochs": {}}),
     json.dumps({"trial": {"hidden_layers": 3, "hidden_units": 30, "learning_rate": 0.05,
                           "batch_size": 64, "l2": 0.001},
-                "epochs": {"40": {"val_accuracy": 0.9, "val_loss": 0.3, "seconds": 1}},
-                "seconds": 1}),
+                "epochs": {"40": {"val_accuracy": 0.9, "val_loss": 0.3}}}),
 ])
 def test_malformed_item_names_the_file(tmp_path, content):
     trial = Trial(3, 30, 0.05, 64, 0.001)
@@ -118,3 +121,32 @@ def test_item_recording_another_trial_is_rejected(tmp_path):
 def test_empty_grid_cannot_be_selected():
     with pytest.raises(DataError, match="empty"):
         select_best([])
+
+
+def test_search_command_passes_every_field_as_its_flag(root):
+    stage = yaml.safe_load((root / "dvc.yaml").read_text())["stages"]["search"]
+    flags = " ".join(f"{flag(axis)} ${{item.{axis}}}" for axis in AXES)
+    assert flags in " ".join(stage["cmd"].split())
+
+
+@pytest.mark.parametrize("l2", [0, 0.0, 1, 1e-05, 0.001, 2.5e-3])
+def test_name_from_the_command_line_is_dvcs_name(l2):
+    """DVC writes str(value) into both the flag and the output path; the stage parses the flag
+    and must arrive at the same directory name, whole numbers included."""
+    parser = argparse.ArgumentParser()
+    Trial.add_arguments(parser)
+    trial = Trial(3, 30, 0.05, 64, l2)
+    argv = [part for axis in AXES for part in (flag(axis), str(getattr(trial, axis)))]
+    parsed = Trial(**vars(parser.parse_args(argv)))
+    assert parsed.name == trial.name and parsed.name.endswith(f"l2_{l2}")
+
+
+def test_diverged_items_have_no_configuration_and_are_named(tmp_path):
+    good, wild = Trial(3, 30, 0.05, 64, 0.001), Trial(3, 30, 100.0, 64, 0.001)
+    fake_item(tmp_path, good, {2: (0.8, 0.5)})
+    (tmp_path / wild.name).mkdir()
+    write_item_metrics(tmp_path / wild.name / "metrics.json", wild,
+                       diverged={"epoch": 1, "loss": "nan", "val_loss": "nan"})
+    items = [read_item(tmp_path / t.name, t, (2,)) for t in (good, wild)]
+    assert [r["item"] for r in configurations(items)] == [good.name]
+    assert divergence(items[1]) == f"{wild.name} (loss nan, val_loss nan at epoch 1)"
