@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from sklearn.model_selection import train_test_split
 
-from fmnist_mlp.errors import DataError
+from fmnist_mlp.errors import ConfigError, DataError
 from fmnist_mlp.idx import parse_idx
 
 NUM_CLASSES = 10
@@ -70,6 +71,7 @@ def prepare(raw_dir: Path, scale: float, offset: float, val_fraction: float, see
     """
     train_images, train_labels = read_raw(raw_dir, "train")
     test_images, test_labels = read_raw(raw_dir, "t10k")
+    check_split_sizes(len(train_labels), subset, val_fraction)
     index = np.arange(len(train_labels))
     if subset is not None and subset < len(index):
         index, _ = train_test_split(index, train_size=subset, random_state=seed,
@@ -86,6 +88,21 @@ def prepare(raw_dir: Path, scale: float, offset: float, val_fraction: float, see
         "val": split(train_images, train_labels, val_idx),
         "test": split(test_images, test_labels, np.arange(len(test_labels))),
     }
+
+
+def check_split_sizes(n: int, subset: int | None, val_fraction: float) -> None:
+    """ConfigError unless every stratified split can hold every class: the subset, what the
+    subset leaves out, the train and the validation split (scikit-learn's rounding)."""
+    kept = n if subset is None or subset >= n else subset
+    if kept < n and n - kept < NUM_CLASSES:
+        raise ConfigError(f"prepare.subset: expected at most {n - NUM_CLASSES} (a stratified "
+                          f"sample must leave every class out at least once) or null, got "
+                          f"{subset}")
+    n_val = math.ceil(val_fraction * kept)
+    for key, size in (("val", n_val), ("train", kept - n_val)):
+        if size < NUM_CLASSES:
+            raise ConfigError(f"prepare.val_fraction: {val_fraction} of {kept} images leaves "
+                              f"{size} for the {key} split, fewer than the {NUM_CLASSES} classes")
 
 
 def save_splits(splits: dict[str, Split], out_dir: Path) -> None:

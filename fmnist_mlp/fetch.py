@@ -1,17 +1,21 @@
 """Fetch the four Fashion-MNIST IDX files and verify the SHA-256 of their decompressed bytes.
 
-Sources are tried in order: a user directory, the Debian package's directory, the official mirror.
-The files land in the output directory only when all four are verified: they are written to a
-sibling temporary directory which is renamed into place at the end.
+Sources: a user directory (``fetch.source_dir``: then it must hold all four), else the Debian
+package's directory where it has the file, else the official mirror. The files land in the output
+directory only when all four are verified: they are written to a sibling temporary directory which
+is renamed into place at the end; leftovers of a fetch that was killed are removed by the next.
 """
 
 from __future__ import annotations
 
 import gzip
 import hashlib
+import io
+import os
 import shutil
 import sys
 import tempfile
+import time
 import urllib.request
 import zlib
 from dataclasses import dataclass
@@ -38,17 +42,34 @@ class Source:
 
     location: str
 
+    note: str = ""  # what else was tried, for the error message
+
+    @property
+    def is_url(self) -> bool:
+        return self.location.startswith(("http://", "https://"))
+
     def read(self, timeout: float) -> bytes:
-        """The decompressed bytes; DataError naming the location if it cannot be read."""
+        """The decompressed bytes; DataError naming the location if it cannot be read, or if a
+        download takes more than ``timeout`` seconds in all."""
         try:
-            if self.location.startswith(("http://", "https://")):
-                with urllib.request.urlopen(self.location, timeout=timeout) as response:
-                    raw = response.read()
-            else:
-                raw = Path(self.location).read_bytes()
+            raw = download(self.location, timeout) if self.is_url else \
+                Path(self.location).read_bytes()
             return gzip.decompress(raw) if self.location.endswith(".gz") else raw
         except (OSError, EOFError, zlib.error) as e:
-            raise DataError(f"{self.location}: cannot read ({e})") from None
+            raise DataError(f"{self.location}: cannot read ({e}){self.note}") from None
+
+
+def download(url: str, timeout: float) -> bytes:
+    """The body at ``url``, within ``timeout`` seconds for the whole transfer (a server that
+    trickles a byte at a time cannot hold it up for longer)."""
+    deadline = time.monotonic() + timeout
+    buffer = io.BytesIO()
+    with urllib.request.urlopen(url, timeout=timeout) as response:
+        while chunk := response.read1(1 << 16):
+            buffer.write(chunk)
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"download not finished within fetch.timeout {timeout:g} s")
+    return buffer.getvalue()
 
 
 def local_source(directory: Path, name: str) -> Source | None:
@@ -58,15 +79,24 @@ def local_source(directory: Path, name: str) -> Source | None:
     return None
 
 
-def find_source(name: str, dirs: list[Path], mirror_url: str | None) -> Source:
-    """The first place that has ``name``: each of ``dirs`` in order, else the mirror."""
-    for directory in dirs:
-        found = local_source(directory, name)
-        if found is not None:
-            return found
+def find_source(name: str, source_dir: Path | None, package_dir: Path | None,
+                mirror_url: str | None) -> Source:
+    """``source_dir`` when set (it must have the file), else ``package_dir`` if it has the file,
+    else the mirror."""
+    if source_dir is not None:
+        if not source_dir.is_dir():
+            raise DataError(f"fetch.source_dir: {source_dir} is not a directory")
+        found = local_source(source_dir, name)
+        if found is None:
+            raise DataError(f"fetch.source_dir: {source_dir} has no {name} or {name}.gz")
+        return found
+    found = package_dir and local_source(package_dir, name)
+    if found:
+        return found
+    tried = f"; not in fetch.package_dir {package_dir} either" if package_dir else ""
     if mirror_url:
-        return Source(f"{mirror_url.rstrip('/')}/{name}.gz")
-    raise DataError(f"{name}: not found in {', '.join(map(str, dirs))} and no mirror set")
+        return Source(f"{mirror_url.rstrip('/')}/{name}.gz", tried)
+    raise DataError(f"{name}: no fetch.mirror_url set{tried}")
 
 
 def verify(name: str, data: bytes, origin: str) -> None:
@@ -80,18 +110,24 @@ def verify(name: str, data: bytes, origin: str) -> None:
         )
 
 
-def fetch_all(out_dir: Path, dirs: list[Path], mirror_url: str | None, timeout: float) -> dict:
+def fetch_all(out_dir: Path, source_dir: Path | None, package_dir: Path | None,
+              mirror_url: str | None, timeout: float) -> dict:
     """Write the four verified IDX files into ``out_dir``; return {name: origin}.
 
     On any error nothing is left at ``out_dir`` (the work happens in a temporary sibling).
     """
     out_dir = Path(out_dir)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
+    for leftover in out_dir.parent.glob(f".{out_dir.name}-*"):  # of a fetch killed with -9
+        shutil.rmtree(leftover, ignore_errors=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}-", dir=out_dir.parent))
+    umask = os.umask(0)
+    os.umask(umask)
+    staging.chmod(0o777 & ~umask)  # mkdtemp's 0700 would stay on data/raw
     origins = {}
     try:
         for name in EXPECTED:
-            source = find_source(name, dirs, mirror_url)
+            source = find_source(name, source_dir, package_dir, mirror_url)
             print(f"fetch: {name} <- {source.location}", file=sys.stderr)
             data = source.read(timeout)
             verify(name, data, source.location)

@@ -16,6 +16,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
+from fmnist_mlp.errors import DataError  # noqa: E402
 from fmnist_mlp.mlp import Sizes, unpack  # noqa: E402
 
 FORWARD_BATCH = 4096  # batch of forward-only passes (validation, prediction): speed only
@@ -103,3 +104,13 @@ def save_model(model: keras.Model, path: str | Path) -> None:
                              compress_type=info.compress_type)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def load_model(path: str | Path) -> keras.Model:
+    """``keras.models.load_model``; DataError naming the file if it is missing or corrupt."""
+    try:
+        return keras.models.load_model(path)
+    except Exception as e:  # Keras raises ValueError, OSError, zipfile and h5py errors alike
+        problem = str(e).strip().splitlines()[0] if str(e).strip() else ""
+        raise DataError(f"{path}: cannot load the Keras model ({type(e).__name__}: {problem}); "
+                        f"run `dvc repro select`") from None

@@ -19,6 +19,12 @@ def classification_report(log_probs: np.ndarray, labels: np.ndarray) -> dict:
     }
 
 
+def no_better_than_chance(accuracy: float, n: int, classes: int) -> bool:
+    """Whether an accuracy on n examples is within three standard errors of guessing 1/classes."""
+    p = 1.0 / classes
+    return accuracy <= p + 3.0 * np.sqrt(p * (1.0 - p) / n)
+
+
 def confusion_rows(log_probs: np.ndarray, labels: np.ndarray) -> list[dict]:
     """One row per example (actual, predicted class names): DVC's ``confusion`` plot input."""
     predicted = log_probs.argmax(axis=1)  # (N,)

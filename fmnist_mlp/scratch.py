@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import zipfile
 from pathlib import Path
 
 import numpy as np
 
 from fmnist_mlp.config import ScratchConfig
 from fmnist_mlp.data import Split
+from fmnist_mlp.errors import DataError
 from fmnist_mlp.mlp import Sizes, init_params
 
 
@@ -28,11 +30,21 @@ def save_model(model_dir, result, sizes: Sizes) -> None:
              step=result.trajectory_step)
 
 
+def _load(path: Path, *keys: str) -> list[np.ndarray]:
+    """The arrays ``keys`` of an .npz; DataError naming the file if it is missing or corrupt."""
+    try:
+        with np.load(path) as f:
+            return [f[k] for k in keys]
+    except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile) as e:
+        raise DataError(f"{path}: cannot load the scratch model ({type(e).__name__}: {e}); "
+                        f"run `dvc repro train_scratch`") from None
+
+
 def load_model(model_dir) -> tuple[np.ndarray, Sizes]:
-    with np.load(Path(model_dir) / "model.npz") as f:
-        return f["theta"], tuple(int(s) for s in f["sizes"])
+    theta, sizes = _load(Path(model_dir) / "model.npz", "theta", "sizes")
+    return theta, tuple(int(s) for s in sizes)
 
 
 def load_trajectory(model_dir) -> np.ndarray:
-    with np.load(Path(model_dir) / "trajectory.npz") as f:
-        return f["trajectory"]  # (T, P)
+    (trajectory,) = _load(Path(model_dir) / "trajectory.npz", "trajectory")
+    return trajectory  # (T, P)

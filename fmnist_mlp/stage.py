@@ -14,10 +14,11 @@ import inspect
 import json
 import math
 import shutil
+import signal
 import sys
 from pathlib import Path
 
-from fmnist_mlp.errors import StudyError
+from fmnist_mlp.errors import DataError, StudyError
 
 SIGNIFICANT = 6  # significant digits of every float written to a metrics, plots or item file
 TIMINGS_DIR = Path("timings")
@@ -39,6 +40,7 @@ def run(main, doc: str | None = None) -> None:
         print(f"{name}: error: expected {len(params)} arguments, got {len(argv)}. "
               f"{_usage(doc)}", file=sys.stderr)
         sys.exit(2)
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # Ctrl-C: KeyboardInterrupt below
     try:
         main(*argv) if free else main(*map(Path, argv))
     except StudyError as e:
@@ -108,6 +110,14 @@ def write_csv(path: str | Path, rows: list[dict], columns: tuple[str, ...] | Non
         writer = csv.DictWriter(f, fieldnames=list(columns or rows[0]))
         writer.writeheader()
         writer.writerows(rows)
+
+
+def read_json(path: str | Path) -> dict:
+    """A JSON file an earlier stage wrote; DataError naming it if it is missing or corrupt."""
+    try:
+        return json.loads(Path(path).read_text())
+    except (OSError, ValueError) as e:
+        raise DataError(f"{path}: cannot read ({type(e).__name__}: {e})") from None
 
 
 def record_timing(name: str, **seconds: float) -> None:

@@ -1,12 +1,26 @@
 """The stage scripts, one per box of `dvc dag`, each run as ``python -m stages.<name>``.
 
-Running them as modules of this package does two things before any of them imports numpy:
+Running them as modules of this package does three things before any of them imports numpy:
 - ``fmnist_mlp`` is imported from the directory the stage runs in (``-m`` puts it first on
   sys.path), so a `dvc exp run --temp` or queued experiment runs its own copy of the library;
 - the numeric profile (fmnist_mlp/profile.py) is applied, so outputs are the same bytes on any
-  x86-64 CPU.
+  x86-64 CPU;
+- Ctrl-C while the libraries load ends the stage with one line (stage.run takes over in main).
 """
+
+import os
+import signal
+import sys
+from pathlib import Path
 
 from fmnist_mlp import profile
 
 profile.apply()
+
+
+def _interrupted(signum, frame):
+    print(f"{Path(sys.argv[0]).stem}: interrupted", file=sys.stderr)
+    os._exit(130)
+
+
+signal.signal(signal.SIGINT, _interrupted)

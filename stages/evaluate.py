@@ -7,7 +7,6 @@ evaluate.seeds retrains it once per seed to show the spread of test accuracy.
 """
 
 import csv
-import json
 from pathlib import Path
 
 import numpy as np
@@ -15,10 +14,11 @@ import numpy as np
 from fmnist_mlp import plotting, stage
 from fmnist_mlp.config import EvaluateConfig, SearchConfig, load_section
 from fmnist_mlp.data import Split, load_split
+from fmnist_mlp.errors import DataError
 from fmnist_mlp.metrics import classification_report, confusion_rows
 from fmnist_mlp.mlp import predict_log_proba
 from fmnist_mlp.scratch import load_model
-from fmnist_mlp.search import Trial
+from fmnist_mlp.search import AXES, Trial
 
 LAST_EPOCHS = 20  # the seed's figure: training loss over the last 20 epochs
 
@@ -41,13 +41,16 @@ def final_history(history_csv: Path, epochs: int) -> list[dict]:
 def main(prepared_dir: Path, scratch_dir: Path, best_dir: Path, metrics_path: Path,
          plots_dir: Path) -> None:
     cfg, search = load_section(EvaluateConfig), load_section(SearchConfig)
-    from fmnist_mlp.keras_models import keras
+    from fmnist_mlp import keras_models
     from fmnist_mlp.keras_search import fit
 
     test = load_split(prepared_dir, "test")
     labels = test.labels  # (N,)
-    chosen = json.loads((best_dir / "config.json").read_text())
-    trial = Trial(**{k: chosen[k] for k in Trial.__dataclass_fields__})
+    chosen = stage.read_json(best_dir / "config.json")
+    try:
+        trial = Trial(**{axis: chosen[axis] for axis in AXES})
+    except KeyError as e:
+        raise DataError(f"{best_dir / 'config.json'}: no {e}; run `dvc repro select`") from None
     train, val = load_split(prepared_dir, "train"), load_split(prepared_dir, "val")
     if cfg.retrain:
         train = Split(np.concatenate([train.X, val.X]), np.concatenate([train.Y, val.Y]))
@@ -57,7 +60,7 @@ def main(prepared_dir: Path, scratch_dir: Path, best_dir: Path, metrics_path: Pa
 
     theta, sizes = load_model(scratch_dir)
     scratch_lp = predict_log_proba(theta, test.X.astype(np.float64), sizes)  # (N, C)
-    model = trained(search.seed) if cfg.retrain else keras.models.load_model(
+    model = trained(search.seed) if cfg.retrain else keras_models.load_model(
         best_dir / "model.keras")
     keras_lp = keras_log_probs(model, test.X)  # (N, C)
     spread = []

@@ -12,8 +12,8 @@ from fmnist_mlp.fetch import fetch_all
 
 def main(out_dir: Path) -> None:
     cfg = load_section(FetchConfig)
-    dirs = [Path(d) for d in (cfg.source_dir, cfg.package_dir) if d]
-    origins = fetch_all(Path(out_dir), dirs, cfg.mirror_url, cfg.timeout)
+    origins = fetch_all(out_dir, cfg.source_dir and Path(cfg.source_dir),
+                        cfg.package_dir and Path(cfg.package_dir), cfg.mirror_url, cfg.timeout)
     stage.log("fetch", f"verified {len(origins)} files into {out_dir}")
 
 

@@ -10,6 +10,7 @@ import numpy as np
 from fmnist_mlp import plotting, stage
 from fmnist_mlp.config import ScratchConfig, load_section
 from fmnist_mlp.data import load_split
+from fmnist_mlp.metrics import no_better_than_chance
 from fmnist_mlp.scratch import initial_params, layer_sizes, save_model
 from fmnist_mlp.sgd import sgd
 
@@ -41,6 +42,11 @@ def main(prepared_dir: Path, model_dir: Path, metrics_path: Path, history_path: 
                           ("accuracy", ["train_accuracy", "val_accuracy"])],
                          f"Scratch MLP {'-'.join(map(str, sizes))}, SGD batch {cfg.batch_size}, "
                          f"learning rate {cfg.learning_rate}")
+    classes = train.Y.shape[1]
+    if no_better_than_chance(h.val_accuracy[-1], len(val.X), classes):
+        stage.log("train_scratch", f"warning: val accuracy {h.val_accuracy[-1]:.4f} is no better "
+                                   f"than chance (1/{classes}): the model learned nothing; try "
+                                   f"a lower scratch.learning_rate than {cfg.learning_rate}")
     stage.record_timing("train_scratch", seconds_per_epoch=float(np.mean(h.seconds)))
     stage.log("train_scratch", f"val accuracy {h.val_accuracy[-1]:.4f}, val loss "
                                f"{h.val_loss[-1]:.4f}, {np.mean(h.seconds):.3f} s/epoch")
