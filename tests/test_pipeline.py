@@ -2,7 +2,10 @@
 
 import json
 import shutil
+import signal
 import subprocess
+import sys
+import time
 
 import pytest
 import yaml
@@ -206,3 +209,114 @@ def test_a_stage_runs_the_library_of_the_directory_it_runs_in(small_repo, tmp_pa
         'print(f"{name}: {message}"', 'print(f"{name} (the copy\'s library): {message}"'))
     result = run_dvc(clone, "repro", "gradcheck", env={"PYTHONPATH": str(ROOT)})
     assert "gradcheck (the copy's library): check_grad" in result.stderr + result.stdout
+
+
+def set_params(repo, text_edit=None, **sections):
+    """Change params.yaml (values by section, or a raw text edit); returns the original text."""
+    path = repo / "params.yaml"
+    original = path.read_text()
+    if text_edit:
+        path.write_text(text_edit(original))
+    override(repo, **sections)
+    return original
+
+
+def assert_one_line(result, code, line):
+    out = result.stdout + result.stderr
+    assert result.returncode == code, out
+    assert line in out, out
+    assert "Traceback" not in out, out
+
+
+BAD_PARAMS = [  # (id, params change, stage, exit code, line shown, output that must not exist)
+    ("all items diverged", dict(search={"learning_rate": [100.0]}), "select", 1,
+     "every item diverged, nothing to select", "models/best"),
+    ("subset leaves a class out", dict(prepare={"subset": 59999}), "prepare", 1,
+     "prepare.subset: expected at most 59990", "data/prepared"),
+    ("split too small", dict(prepare={"subset": 100, "val_fraction": 0.05}), "prepare", 1,
+     "leaves 5 for the val split, fewer than the 10 classes", "data/prepared"),
+    ("missing key", dict(text_edit=lambda t: t.replace("  epochs: 2\n", "", 1)),
+     "train_scratch", 1, "scratch.epochs: missing from params.yaml", "models/scratch"),
+    ("large epsilon", dict(gradcheck={"epsilon": 0.01}), "gradcheck", 1,
+     "lower it before concluding that the gradient is wrong", "metrics/gradcheck.json"),
+]
+
+
+@pytest.mark.parametrize("change, target, code, line, absent",
+                         [case[1:] for case in BAD_PARAMS], ids=[case[0] for case in BAD_PARAMS])
+def test_bad_params_give_one_line_and_no_output_then_good_params_recover(
+        small_repo, change, target, code, line, absent):
+    original = set_params(small_repo, **change)
+    try:
+        assert_one_line(run_dvc(small_repo, "repro", target, check=False), code, line)
+        assert not (small_repo / absent).exists()
+    finally:
+        (small_repo / "params.yaml").write_text(original)
+    run_dvc(small_repo, "repro", target)
+    assert (small_repo / absent).exists()
+
+
+ACCEPTED = [  # params DVC reads as valid, which the stages must accept too
+    ("exponent notation", dict(text_edit=lambda t: t.replace("learning_rate: 0.1",
+                                                             "learning_rate: 1e-1", 1)),
+     "train_scratch", "train_scratch: val accuracy"),
+    ("whole float epochs", dict(scratch={"epochs": 2.0}), "train_scratch",
+     "train_scratch: val accuracy"),
+    ("whole number in a float axis", dict(search={"l2": [0]}), "select", "best of 4"),
+    ("a diverged item", dict(search={"learning_rate": [0.05, 100.0]}), "select",
+     "left out 2 diverged item(s)"),
+    ("a dead model", dict(scratch={"learning_rate": 100.0}), "train_scratch",
+     "is no better than chance (1/10)"),
+]
+
+
+@pytest.mark.parametrize("change, target, line", [case[1:] for case in ACCEPTED],
+                         ids=[case[0] for case in ACCEPTED])
+def test_params_dvc_accepts_run(small_repo, change, target, line):
+    original = set_params(small_repo, **change)
+    try:
+        assert_one_line(run_dvc(small_repo, "repro", "--force", target, check=False), 0, line)
+        text = "".join(p.read_text() for p in (small_repo / "metrics").glob("*.json"))
+        assert "NaN" not in text and "Infinity" not in text
+    finally:
+        (small_repo / "params.yaml").write_text(original)
+
+
+def stage_command(repo, *argv, env=None, **kwargs):
+    return subprocess.Popen([sys.executable, "-m", *argv], cwd=repo, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, **kwargs)
+
+
+def test_stage_scripts_report_misuse_and_broken_inputs_in_one_line(small_repo, tmp_path):
+    wrong = stage_command(small_repo, "stages.prepare", "data/raw")
+    assert_one_line(subprocess.CompletedProcess([], wrong.wait(), *wrong.communicate()), 2,
+                    "prepare: error: expected 2 arguments, got 1. Usage: python -m stages.prepare")
+    broken = tmp_path / "broken"
+    shutil.copytree(small_repo / "models/best", broken)
+    (broken / "model.keras").write_bytes(b"not a zip")
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    (scratch / "model.npz").write_bytes(b"PK\x03\x04 truncated")
+    for argv, line in [
+        (("stages.evaluate", "data/prepared", "models/scratch", str(broken), str(tmp_path / "m"),
+          str(tmp_path)), "model.keras: cannot load the Keras model"),
+        (("stages.landscape", "data/prepared", str(scratch), str(tmp_path / "l.npz"),
+          str(tmp_path / "m"), str(tmp_path)), "model.npz: cannot load the scratch model"),
+    ]:
+        process = stage_command(small_repo, *argv)
+        assert_one_line(subprocess.CompletedProcess([], process.wait(), *process.communicate()),
+                        1, line)
+        assert not (tmp_path / "m").exists()
+
+
+def test_ctrl_c_stops_a_stage_with_one_line_and_no_output(small_repo, tmp_path):
+    out = tmp_path / "scratch"
+    process = stage_command(small_repo, "stages.train_scratch", "data/prepared", str(out),
+                            str(tmp_path / "m.json"), str(tmp_path / "h.csv"),
+                            str(tmp_path / "h.png"))
+    time.sleep(4)
+    process.send_signal(signal.SIGINT)
+    code = process.wait(timeout=60)
+    assert_one_line(subprocess.CompletedProcess([], code, *process.communicate()), 130,
+                    "train_scratch: interrupted")
+    assert not out.exists() and not (tmp_path / "m.json").exists()
