@@ -49,7 +49,7 @@ verify: setup
 exp: setup
 	@cp params.yaml .params.yaml.bak
 	@$(RUN) dvc exp run $(ARGS) || { status=$$?; mv .params.yaml.bak params.yaml; \
-		echo "make exp: the experiment failed (exit $$status); params.yaml restored" >&2; \
+		echo "make exp: the experiment failed (exit $$status); params.yaml restored, dvc repro restores the outputs" >&2; \
 		exit $$status; }
 	@rm -f .params.yaml.bak
 

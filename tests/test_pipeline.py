@@ -228,16 +228,17 @@ def assert_one_line(result, code, line):
     assert "Traceback" not in out, out
 
 
+FAILED = 255  # `dvc repro`'s exit status when a stage fails (the stage itself exits 1)
 BAD_PARAMS = [  # (id, params change, stage, exit code, line shown, output that must not exist)
-    ("all items diverged", dict(search={"learning_rate": [100.0]}), "select", 1,
+    ("all items diverged", dict(search={"learning_rate": [1e30]}), "select", FAILED,
      "every item diverged, nothing to select", "models/best"),
-    ("subset leaves a class out", dict(prepare={"subset": 59999}), "prepare", 1,
+    ("subset leaves a class out", dict(prepare={"subset": 59999}), "prepare", FAILED,
      "prepare.subset: expected at most 59990", "data/prepared"),
-    ("split too small", dict(prepare={"subset": 100, "val_fraction": 0.05}), "prepare", 1,
+    ("split too small", dict(prepare={"subset": 100, "val_fraction": 0.05}), "prepare", FAILED,
      "leaves 5 for the val split, fewer than the 10 classes", "data/prepared"),
     ("missing key", dict(text_edit=lambda t: t.replace("  epochs: 2\n", "", 1)),
-     "train_scratch", 1, "scratch.epochs: missing from params.yaml", "models/scratch"),
-    ("large epsilon", dict(gradcheck={"epsilon": 0.01}), "gradcheck", 1,
+     "train_scratch", FAILED, "scratch.epochs: missing from params.yaml", "models/scratch"),
+    ("large epsilon", dict(gradcheck={"epsilon": 0.01}), "gradcheck", FAILED,
      "lower it before concluding that the gradient is wrong", "metrics/gradcheck.json"),
 ]
 
@@ -263,7 +264,7 @@ ACCEPTED = [  # params DVC reads as valid, which the stages must accept too
     ("whole float epochs", dict(scratch={"epochs": 2.0}), "train_scratch",
      "train_scratch: val accuracy"),
     ("whole number in a float axis", dict(search={"l2": [0]}), "select", "best of 4"),
-    ("a diverged item", dict(search={"learning_rate": [0.05, 100.0]}), "select",
+    ("a diverged item", dict(search={"learning_rate": [0.05, 1e30]}), "select",
      "left out 2 diverged item(s)"),
     ("a dead model", dict(scratch={"learning_rate": 100.0}), "train_scratch",
      "is no better than chance (1/10)"),
@@ -311,12 +312,16 @@ def test_stage_scripts_report_misuse_and_broken_inputs_in_one_line(small_repo, t
 
 def test_ctrl_c_stops_a_stage_with_one_line_and_no_output(small_repo, tmp_path):
     out = tmp_path / "scratch"
-    process = stage_command(small_repo, "stages.train_scratch", "data/prepared", str(out),
-                            str(tmp_path / "m.json"), str(tmp_path / "h.csv"),
-                            str(tmp_path / "h.png"))
-    time.sleep(4)
-    process.send_signal(signal.SIGINT)
-    code = process.wait(timeout=60)
+    original = set_params(small_repo, scratch={"epochs": 10_000})  # still training at 4 s
+    try:
+        process = stage_command(small_repo, "stages.train_scratch", "data/prepared", str(out),
+                                str(tmp_path / "m.json"), str(tmp_path / "h.csv"),
+                                str(tmp_path / "h.png"))
+        time.sleep(4)
+        process.send_signal(signal.SIGINT)
+        code = process.wait(timeout=60)
+    finally:
+        (small_repo / "params.yaml").write_text(original)
     assert_one_line(subprocess.CompletedProcess([], code, *process.communicate()), 130,
                     "train_scratch: interrupted")
     assert not out.exists() and not (tmp_path / "m.json").exists()
