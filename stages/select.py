@@ -4,14 +4,13 @@ Usage: python -m stages.select SEARCH_ROOT METRICS_JSON RESULTS_CSV RESULTS_PNG 
 """
 
 import shutil
-from dataclasses import fields
 from pathlib import Path
 
 from fmnist_mlp import plotting, stage
 from fmnist_mlp.config import SearchConfig, load_section
 from fmnist_mlp.errors import DataError
 from fmnist_mlp.search import (
-    Trial,
+    AXES,
     configurations,
     divergence,
     expand_grid,
@@ -43,7 +42,7 @@ def main(search_root: Path, metrics_path: Path, results_path: Path, results_png:
         item_dir = search_root / best["item"]
         shutil.copyfile(item_dir / f"model_e{best['epochs']}.keras", best_dir / "model.keras")
         shutil.copyfile(item_dir / "history.csv", best_dir / "history.csv")
-        chosen = {k: best[k] for k in (*(f.name for f in fields(Trial)), "epochs")}
+        chosen = {k: best[k] for k in (*AXES, "epochs")}
         stage.write_json(best_dir / "config.json", chosen)
         stage.write_json(metrics_path, {
             "best": {**chosen, "val_accuracy": best["val_accuracy"],
