@@ -55,9 +55,9 @@ def fit(trial: Trial, train: Split, val: Split | None, epochs: int, seed: int,
 def train_item(trial: Trial, train: Split, val: Split, epochs: tuple[int, ...], seed: int,
                steps_per_execution: int, out_dir: Path) -> tuple[dict, float]:
     """Train once for max(epochs); write history.csv, metrics.json, model_e{E}.keras. Returns the
-    validation figures at each listed epoch (None if training diverged: then metrics.json records
-    the epoch and losses of the divergence, history.csv the epochs before it, and no model is
-    kept) and the training seconds."""
+    validation figures at each listed epoch, or {"diverged": {"epoch", "loss", ...}} if training
+    diverged (then metrics.json records the same, history.csv the epochs before it, and no model
+    is kept), and the training seconds."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     checkpoints = Checkpoints(out_dir, epochs)
@@ -71,7 +71,7 @@ def train_item(trial: Trial, train: Split, val: Split, epochs: tuple[int, ...], 
         for model in out_dir.glob("model_e*.keras"):
             model.unlink()
         write_item_metrics(out_dir / "metrics.json", trial, diverged=checkpoints.diverged)
-        return None, checkpoints.train_seconds
+        return {"diverged": checkpoints.diverged}, checkpoints.train_seconds
     by_epoch = {e: {"val_accuracy": rows[e - 1]["val_accuracy"],
                     "val_loss": rows[e - 1]["val_loss"]} for e in epochs}
     write_item_metrics(out_dir / "metrics.json", trial, by_epoch)

@@ -97,11 +97,10 @@ def read_item(item_dir: Path, trial: Trial, epochs: tuple[int, ...]) -> dict:
     return {"trial": trial, "epochs": figures, "diverged": diverged}
 
 
-def divergence(item: dict) -> str:
-    """``name (loss nan at epoch 3)`` of a diverged item."""
-    d = item["diverged"]
-    losses = ", ".join(f"{k} {v}" for k, v in d.items() if k != "epoch")
-    return f"{item['trial'].name} ({losses} at epoch {d['epoch']})"
+def divergence(trial: Trial, diverged: dict) -> str:
+    """``name (loss nan at epoch 3)`` of an item that diverged."""
+    losses = ", ".join(f"{k} {v}" for k, v in diverged.items() if k != "epoch")
+    return f"{trial.name} ({losses} at epoch {diverged['epoch']})"
 
 
 def configurations(items: list[dict]) -> list[dict]:

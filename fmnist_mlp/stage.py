@@ -13,6 +13,7 @@ import csv
 import inspect
 import json
 import math
+import numbers
 import shutil
 import signal
 import sys
@@ -79,7 +80,7 @@ def stable(value):
         return {k: stable(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [stable(v) for v in value]
-    if isinstance(value, float) or type(value).__name__ in ("float32", "float64"):
+    if isinstance(value, numbers.Real) and not isinstance(value, numbers.Integral):  # numpy too
         value = float(value)
         if not math.isfinite(value):
             raise ValueError(f"non-finite value {value} in an output")

@@ -12,7 +12,7 @@ from pathlib import Path
 from fmnist_mlp import stage
 from fmnist_mlp.config import SearchConfig, load_section
 from fmnist_mlp.data import load_split
-from fmnist_mlp.search import AXES, Trial, divergence, read_item
+from fmnist_mlp.search import AXES, Trial, divergence
 
 
 def parse(argv: list[str]) -> tuple[Path, Path, Trial]:
@@ -36,9 +36,9 @@ def main(*argv: str) -> None:
         by_epoch, seconds = train_item(trial, train, val, cfg.epochs, cfg.seed,
                                        cfg.steps_per_execution, out_dir)
     stage.record_timing(f"search-{trial.name}", train=seconds)
-    if by_epoch is None:
-        item = read_item(out_dir, trial, cfg.epochs)
-        stage.log("search", f"warning: diverged, select will leave it out: {divergence(item)}")
+    if "diverged" in by_epoch:
+        stage.log("search", f"warning: diverged, select will leave it out: "
+                            f"{divergence(trial, by_epoch['diverged'])}")
         return
     figures = ", ".join(f"@{e} {m['val_accuracy']:.4f}" for e, m in by_epoch.items())
     stage.log("search", f"{trial.name}: val accuracy {figures}; {seconds:.1f} s")

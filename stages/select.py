@@ -29,7 +29,7 @@ def main(search_root: Path, metrics_path: Path, results_path: Path, results_png:
         stage.log("select", f"warning: {search_root} also holds {len(stale)} item(s) not in the "
                             f"grid ({', '.join(stale)}): not read, but part of this stage's "
                             f"dependency hash; remove them for a dvc.lock like a fresh clone's")
-    diverged = [divergence(item) for item in items if item["diverged"]]
+    diverged = [divergence(item["trial"], item["diverged"]) for item in items if item["diverged"]]
     if len(diverged) == len(items):
         raise DataError(f"every item diverged, nothing to select: {'; '.join(diverged)}; "
                         f"lower search.learning_rate")

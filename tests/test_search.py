@@ -149,4 +149,5 @@ def test_diverged_items_have_no_configuration_and_are_named(tmp_path):
                        diverged={"epoch": 1, "loss": "nan", "val_loss": "nan"})
     items = [read_item(tmp_path / t.name, t, (2,)) for t in (good, wild)]
     assert [r["item"] for r in configurations(items)] == [good.name]
-    assert divergence(items[1]) == f"{wild.name} (loss nan, val_loss nan at epoch 1)"
+    assert divergence(wild, items[1]["diverged"]) == \
+        f"{wild.name} (loss nan, val_loss nan at epoch 1)"
