@@ -6,7 +6,8 @@ DATASET_DIR := /usr/share/datasets/fashion-mnist
 # The venv first on PATH: the stages run `python -m stages.<name>`.
 RUN := PATH=$(CURDIR)/$(BIN):$$PATH
 
-.PHONY: setup dataset repro test lint bench verify exp exp-show lock clean
+PLOTS_PAGE := .dvc/plots_page.html
+.PHONY: setup dataset browser repro test lint bench verify exp exp-show lock clean
 
 # Exactly the pinned packages (requirements.lock); the venv is rebuilt whenever the lock changes.
 $(BIN)/activate: requirements.lock
@@ -23,13 +24,26 @@ dataset:
 		|| echo "make: apt-get install dataset-fashion-mnist failed; fetch will try the mirror"; \
 	else echo "make: not root or no apt-get; fetch will try the mirror"; fi
 
-setup: $(BIN)/activate dataset
+# `dvc plots show` offline: vega, vega-lite and vega-embed inline in DVC's HTML template.
+$(PLOTS_PAGE): fmnist_mlp/plots_page.py | $(BIN)/activate
+	$(BIN)/python -m fmnist_mlp.plots_page $@
+	$(BIN)/dvc config --local plots.html_template plots_page.html
+
+# Debian's Chromium for the test that renders `dvc plots show` headless (skipped without it).
+browser:
+	@if command -v chromium >/dev/null; then :; \
+	elif command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+		(apt-get update -qq && apt-get install -y -qq chromium) >/dev/null 2>&1 \
+		|| echo "make: apt-get install chromium failed; the plots page test will be skipped"; \
+	else echo "make: not root or no apt-get; the plots page test will be skipped"; fi
+
+setup: $(BIN)/activate $(PLOTS_PAGE) dataset
 
 repro: setup
 	$(RUN) dvc repro
 	$(RUN) dvc metrics show
 
-test: setup
+test: setup browser
 	$(BIN)/ruff check .
 	$(RUN) $(BIN)/pytest -q
 
@@ -52,6 +66,10 @@ exp: setup
 		echo "make exp: the experiment failed (exit $$status); params.yaml restored, dvc repro restores the outputs" >&2; \
 		exit $$status; }
 	@rm -f .params.yaml.bak
+
+# The experiments side by side: the params and metrics that differ between them, as a table.
+exp-show: setup
+	@$(RUN) dvc exp show --md --only-changed --drop '^(data|models|plots|stages|fmnist_mlp)/'
 
 # Pin the packages of the current venv (after changing pyproject.toml's dependencies).
 lock: setup

@@ -26,7 +26,7 @@ GRID = SearchConfig.from_dict({**read_params()["search"], "hidden_layers": [3, 4
 def pipeline_way(train, val, root: Path) -> dict:
     for trial in expand_grid(GRID):
         train_item(trial, train, val, GRID.epochs, GRID.seed, GRID.steps_per_execution,
-                   root / trial.name)
+                   root / trial.name, root / f"{trial.name}.csv")
     items = [read_item(root / t.name, t, GRID.epochs) for t in expand_grid(GRID)]
     return select_best(configurations(items))
 

@@ -222,8 +222,8 @@ class EvaluateConfig(Section):
     seeds: tuple[int, ...]
 
     def validate(self) -> None:
-        _require(all(s >= 0 for s in self.seeds), self.key("seeds"), "seeds >= 0",
-                 list(self.seeds))
+        _require(len(self.seeds) > 0 and all(s >= 0 for s in self.seeds), self.key("seeds"),
+                 "a non-empty list of seeds >= 0", list(self.seeds))
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,12 @@ from fmnist_mlp.mlp import (
 )
 
 
+def log10_error(relative_error: float) -> float:
+    """log10 of a relative error, floored at float64's -16 (an exact match has no log): -8 reads
+    "agrees to 8 digits"."""
+    return float(np.log10(max(relative_error, 1e-16)))
+
+
 def relative_error(a: np.ndarray, b: np.ndarray) -> float:
     """||a - b|| / (||a|| + ||b||), 0 when both are zero."""
     denom = np.linalg.norm(a) + np.linalg.norm(b)

@@ -6,6 +6,8 @@ import math
 import time
 from pathlib import Path
 
+import numpy as np
+
 from fmnist_mlp.data import Split
 from fmnist_mlp.keras_models import FORWARD_BATCH, build_mlp, deterministic, keras, save_model
 from fmnist_mlp.search import Trial, write_item_metrics
@@ -38,6 +40,22 @@ class Checkpoints(keras.callbacks.Callback):
             save_model(self.model, self.out_dir / f"model_e{epoch + 1}.keras")
 
 
+def log_probs(model: keras.Model, X: np.ndarray) -> np.ndarray:
+    """Log-probabilities (N, C) of a trained model, in float64 (clipped away from log 0)."""
+    probs = model.predict(X, batch_size=FORWARD_BATCH, verbose=0)  # (N, C)
+    return np.log(np.clip(probs.astype(np.float64), 1e-12, 1.0))
+
+
+def history_rows(history: dict, epochs: int) -> list[dict]:
+    """The first ``epochs`` rows of Keras' History.history under HISTORY_COLUMNS' names (no
+    validation columns when it has none)."""
+    keras_name = {"train_loss": "loss", "val_loss": "val_loss", "train_accuracy": "accuracy",
+                  "val_accuracy": "val_accuracy"}
+    columns = [c for c in HISTORY_COLUMNS[1:] if keras_name[c] in history]
+    return [{"epoch": i + 1, **{c: history[keras_name[c]][i] for c in columns}}
+            for i in range(epochs)]
+
+
 def fit(trial: Trial, train: Split, val: Split | None, epochs: int, seed: int,
         steps_per_execution: int, callbacks=()) -> keras.callbacks.History:
     """The seed's model for ``trial``, trained on ``train`` and, unless ``val`` is None, validated
@@ -53,20 +71,17 @@ def fit(trial: Trial, train: Split, val: Split | None, epochs: int, seed: int,
 
 
 def train_item(trial: Trial, train: Split, val: Split, epochs: tuple[int, ...], seed: int,
-               steps_per_execution: int, out_dir: Path) -> tuple[dict, float]:
-    """Train once for max(epochs); write history.csv, metrics.json, model_e{E}.keras. Returns the
-    validation figures at each listed epoch, or {"diverged": {"epoch", "loss", ...}} if training
-    diverged (then metrics.json records the same, history.csv the epochs before it, and no model
-    is kept), and the training seconds."""
+               steps_per_execution: int, out_dir: Path, history_csv: Path) -> tuple[dict, float]:
+    """Train once for max(epochs); write out_dir/metrics.json, out_dir/model_e{E}.keras and the
+    per-epoch curves to ``history_csv``. Returns the validation figures at each listed epoch, or
+    {"diverged": {"epoch", "loss", ...}} if training diverged (then metrics.json records the
+    same, the curves the epochs before it, and no model is kept), and the training seconds."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     checkpoints = Checkpoints(out_dir, epochs)
     h = fit(trial, train, val, max(epochs), seed, steps_per_execution, [checkpoints]).history
-    finite = len(h["loss"]) - (checkpoints.diverged is not None)
-    rows = [{"epoch": i + 1, "train_loss": h["loss"][i], "val_loss": h["val_loss"][i],
-             "train_accuracy": h["accuracy"][i], "val_accuracy": h["val_accuracy"][i]}
-            for i in range(finite)]
-    write_csv(out_dir / "history.csv", rows, HISTORY_COLUMNS)
+    rows = history_rows(h, len(h["loss"]) - (checkpoints.diverged is not None))
+    write_csv(history_csv, rows, HISTORY_COLUMNS)
     if checkpoints.diverged:
         for model in out_dir.glob("model_e*.keras"):
             model.unlink()

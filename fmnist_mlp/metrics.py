@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from fmnist_mlp.data import CLASS_NAMES
+from fmnist_mlp.stage import write_json
 
 
 def classification_report(log_probs: np.ndarray, labels: np.ndarray) -> dict:
@@ -17,6 +18,17 @@ def classification_report(log_probs: np.ndarray, labels: np.ndarray) -> dict:
         "test_accuracy": float(correct.mean()),
         "per_class_accuracy": per_class,
     }
+
+
+def test_report(log_probs: np.ndarray, labels: np.ndarray, metrics_path, report_path,
+                **details) -> dict:
+    """Write the headline (test accuracy and loss) to ``metrics_path`` and the per-class
+    accuracy with ``details`` to ``report_path``; returns the headline."""
+    report = classification_report(log_probs, labels)
+    per_class = report.pop("per_class_accuracy")
+    write_json(metrics_path, report)
+    write_json(report_path, {**report, "per_class_accuracy": per_class, **details})
+    return report
 
 
 def no_better_than_chance(accuracy: float, n: int, classes: int) -> bool:

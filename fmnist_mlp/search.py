@@ -16,7 +16,7 @@ from pathlib import Path
 
 from fmnist_mlp.config import SearchConfig
 from fmnist_mlp.errors import DataError
-from fmnist_mlp.stage import write_json
+from fmnist_mlp.stage import read_json, write_json
 
 
 @dataclass(frozen=True)
@@ -37,6 +37,9 @@ class Trial:
         return (f"layers{self.hidden_layers}-units{self.hidden_units}-lr{self.learning_rate}"
                 f"-batch{self.batch_size}-l2_{self.l2}")
 
+    def as_dict(self) -> dict:
+        return asdict(self)
+
     def sizes(self, n_in: int, n_out: int) -> tuple[int, ...]:
         return (n_in, *[self.hidden_units] * self.hidden_layers, n_out)
 
@@ -49,6 +52,19 @@ class Trial:
 
 
 AXES = tuple(f.name for f in fields(Trial))
+LABELS = {"hidden_layers": "layers {}", "hidden_units": "units {}", "learning_rate": "lr {}",
+          "batch_size": "batch {}", "l2": "l2 {}", "epochs": "epochs {}"}  # a configuration's
+
+
+def varying(cfg: SearchConfig) -> tuple[str, ...]:
+    """The axes (and "epochs") with more than one value in the grid: what tells configurations
+    apart."""
+    return tuple(a for a in LABELS if len(getattr(cfg, a)) > 1)
+
+
+def label(config: dict, keys: tuple[str, ...]) -> str:
+    """``layers 3, batch 128, epochs 40``: the configuration's values of ``keys``."""
+    return ", ".join(LABELS[k].format(config[k]) for k in keys) or "the only configuration"
 
 
 def flag(axis: str) -> str:
@@ -97,20 +113,29 @@ def read_item(item_dir: Path, trial: Trial, epochs: tuple[int, ...]) -> dict:
     return {"trial": trial, "epochs": figures, "diverged": diverged}
 
 
+def read_config(path: Path) -> tuple[Trial, int]:
+    """The configuration select chose (its config.json): the trial and its epochs."""
+    chosen = read_json(path)
+    try:
+        return Trial(**{axis: chosen[axis] for axis in AXES}), int(chosen["epochs"])
+    except (KeyError, TypeError, ValueError) as e:
+        raise DataError(f"{path}: malformed configuration ({type(e).__name__}: {e}); run "
+                        f"`dvc repro select`") from None
+
+
 def divergence(trial: Trial, diverged: dict) -> str:
     """``name (loss nan at epoch 3)`` of an item that diverged."""
     losses = ", ".join(f"{k} {v}" for k, v in diverged.items() if k != "epoch")
     return f"{trial.name} ({losses} at epoch {diverged['epoch']})"
 
 
-def configurations(items: list[dict]) -> list[dict]:
-    """One row per (item, listed epoch), in grid order; a diverged item has none."""
-    return [
-        {**asdict(item["trial"]), "epochs": e, "item": item["trial"].name,
-         "label": f"{item['trial'].name}-epochs{e}",
-         "val_accuracy": m["val_accuracy"], "val_loss": m["val_loss"]}
-        for item in items for e, m in item["epochs"].items()
-    ]
+def configurations(items: list[dict], shown: tuple[str, ...] = (*AXES, "epochs")) -> list[dict]:
+    """One row per (item, listed epoch), in grid order, labelled by its values of ``shown``; a
+    diverged item has none."""
+    rows = [{**asdict(item["trial"]), "epochs": e, "item": item["trial"].name,
+             "val_accuracy": m["val_accuracy"], "val_loss": m["val_loss"]}
+            for item in items for e, m in item["epochs"].items()]
+    return [{**row, "label": label(row, shown)} for row in rows]
 
 
 def select_best(rows: list[dict]) -> dict:

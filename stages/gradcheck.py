@@ -1,7 +1,9 @@
 """gradcheck: numerical check of the scratch MLP's gradient at its initial weights, L2 included.
 
-Usage: python -m stages.gradcheck PREPARED_DIR METRICS_JSON
-Exits non-zero when relative_error exceeds gradcheck.tolerance.
+Usage: python -m stages.gradcheck PREPARED_DIR METRICS_JSON REPORT_JSON
+Exits non-zero when relative_error exceeds gradcheck.tolerance. METRICS_JSON holds the headline,
+log10 of the relative error (-8 reads "agrees to 8 digits"; DVC would print 1e-8 as 0.0),
+REPORT_JSON the details: check_grad, per-layer errors, parameter and kink counts.
 """
 
 from pathlib import Path
@@ -12,17 +14,17 @@ from fmnist_mlp import stage
 from fmnist_mlp.config import GradcheckConfig, ScratchConfig, load_section
 from fmnist_mlp.data import load_split
 from fmnist_mlp.errors import StudyError
-from fmnist_mlp.gradcheck import check_gradient
+from fmnist_mlp.gradcheck import check_gradient, log10_error
 from fmnist_mlp.scratch import initial_params, layer_sizes
 
 
-def main(prepared_dir: Path, metrics_path: Path) -> None:
+def main(prepared_dir: Path, metrics_path: Path, report_path: Path) -> None:
     model, cfg = load_section(ScratchConfig), load_section(GradcheckConfig)
     batch = load_split(prepared_dir, "train").head(cfg.samples)
     sizes = layer_sizes(model, batch)
     result = check_gradient(initial_params(model, sizes), batch.X, batch.Y, sizes, model.l2,
                             cfg.epsilon)
-    metrics = {
+    report = {
         "check_grad": result.check_grad,
         "relative_error": result.relative_error,
         "max_layer_relative_error": result.max_layer_relative_error,
@@ -43,8 +45,10 @@ def main(prepared_dir: Path, metrics_path: Path) -> None:
         raise StudyError(f"relative_error {result.relative_error:.3g} over the "
                          f"{result.num_params - result.kinks} parameters whose steps cross no "
                          f"ReLU kink exceeds gradcheck.tolerance {cfg.tolerance:.3g}: {cause}")
-    with stage.outputs(metrics_path):
-        stage.write_json(metrics_path, metrics)
+    with stage.outputs(metrics_path, report_path):
+        stage.write_json(metrics_path,
+                         {"log10_grad_error": log10_error(result.relative_error)})
+        stage.write_json(report_path, report)
 
 
 if __name__ == "__main__":

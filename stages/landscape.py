@@ -1,8 +1,11 @@
 """landscape: the loss on a plane through the scratch model's SGD trajectory.
 
-Usage: python -m stages.landscape PREPARED_DIR SCRATCH_DIR OUT_NPZ METRICS_JSON PLOTS_DIR
+Usage: python -m stages.landscape PREPARED_DIR SCRATCH_DIR OUT_NPZ METRICS_JSON REPORT_JSON
+           PLOTS_DIR
 Writes OUT_NPZ (grid axes, loss and accuracy grids, trajectory coordinates and losses),
-METRICS_JSON and PLOTS_DIR/landscape_{surface,contour}.png.
+METRICS_JSON (the trajectory's variance on each axis of the plane, the lowest loss on it),
+REPORT_JSON (the rest: highest loss, how far the trajectory is off the plane) and
+PLOTS_DIR/landscape_{surface,contour}.png.
 """
 
 import time
@@ -22,7 +25,7 @@ PLANE_NAMES = {"pca": "PCA", "random": "random filter-normalised", "mean": "traj
 
 
 def main(prepared_dir: Path, scratch_dir: Path, out_npz: Path, metrics_path: Path,
-         plots_dir: Path) -> None:
+         report_path: Path, plots_dir: Path) -> None:
     cfg = load_section(LandscapeConfig)
     train = load_split(prepared_dir, "train")
     if cfg.samples > len(train.X):
@@ -43,7 +46,7 @@ def main(prepared_dir: Path, scratch_dir: Path, out_npz: Path, metrics_path: Pat
     labels = plotting.axis_labels(plane.explained_variance, cfg.directions)
     title = (f"Cross-entropy on {len(data.X)} training images\n"
              f"{PLANE_NAMES[cfg.directions]} plane through the {PLANE_NAMES[cfg.center]}")
-    outs = (out_npz, metrics_path, plots_dir / "landscape_surface.png",
+    outs = (out_npz, metrics_path, report_path, plots_dir / "landscape_surface.png",
             plots_dir / "landscape_contour.png")
     with stage.outputs(*outs):
         out_npz.parent.mkdir(parents=True, exist_ok=True)
@@ -51,6 +54,11 @@ def main(prepared_dir: Path, scratch_dir: Path, out_npz: Path, metrics_path: Pat
                  true_loss=fit.true_loss, plane_loss=fit.plane_loss, off_plane=fit.off_plane,
                  explained_variance=plane.explained_variance)
         stage.write_json(metrics_path, {
+            "variance_axis1": float(plane.explained_variance[0]),
+            "variance_axis2": float(plane.explained_variance[1]),
+            "loss_min": float(loss.min()),
+        })
+        stage.write_json(report_path, {
             "explained_variance": plane.explained_variance.tolist(),
             "loss_min": float(loss.min()),
             "loss_max": float(loss.max()),

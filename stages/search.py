@@ -1,40 +1,44 @@
 """search (one DVC matrix item): train the seed's Keras MLP for one grid point.
 
-Usage: python -m stages.search PREPARED_DIR OUT_ROOT --hidden-layers L --hidden-units U
-           --learning-rate LR --batch-size B --l2 L2
-Trains once for max(search.epochs) and writes OUT_ROOT/<item name>/: history.csv, metrics.json
-(validation figures at every listed epoch) and model_e<E>.keras at every listed epoch.
+Usage: python -m stages.search PREPARED_DIR OUT_ROOT CURVES_ROOT --hidden-layers L
+           --hidden-units U --learning-rate LR --batch-size B --l2 L2
+Trains once for max(search.epochs) and writes OUT_ROOT/<item name>/: metrics.json (validation
+figures at every listed epoch) and model_e<E>.keras at every listed epoch; and the per-epoch
+curves to CURVES_ROOT/<item name>.csv (dvc.yaml's plots). TensorFlow's own log goes to
+logs/search-<item name>.log.
 """
 
 import argparse
 from pathlib import Path
 
-from fmnist_mlp import stage
+from fmnist_mlp import native_log, stage
 from fmnist_mlp.config import SearchConfig, load_section
 from fmnist_mlp.data import load_split
 from fmnist_mlp.search import AXES, Trial, divergence
 
 
-def parse(argv: list[str]) -> tuple[Path, Path, Trial]:
+def parse(argv: list[str]) -> tuple[Path, Path, Path, Trial]:
     parser = argparse.ArgumentParser(prog="python -m stages.search")
     parser.add_argument("prepared_dir", type=Path)
     parser.add_argument("out_root", type=Path)
+    parser.add_argument("curves_root", type=Path)
     Trial.add_arguments(parser)
     args = parser.parse_args(argv)
     trial = Trial(**{axis: getattr(args, axis) for axis in AXES})
-    return args.prepared_dir, args.out_root, trial
+    return args.prepared_dir, args.out_root, args.curves_root, trial
 
 
 def main(*argv: str) -> None:
-    prepared_dir, out_root, trial = parse(argv)
+    prepared_dir, out_root, curves_root, trial = parse(argv)
     cfg = load_section(SearchConfig)
+    native_log.capture(f"search-{trial.name}")
     from fmnist_mlp.keras_search import train_item
 
     train, val = load_split(prepared_dir, "train"), load_split(prepared_dir, "val")
-    out_dir = out_root / trial.name
-    with stage.outputs(out_dir):
+    out_dir, curves = out_root / trial.name, curves_root / f"{trial.name}.csv"
+    with stage.outputs(out_dir, curves):
         by_epoch, seconds = train_item(trial, train, val, cfg.epochs, cfg.seed,
-                                       cfg.steps_per_execution, out_dir)
+                                       cfg.steps_per_execution, out_dir, curves)
     stage.record_timing(f"search-{trial.name}", train=seconds)
     if "diverged" in by_epoch:
         stage.log("search", f"warning: diverged, select will leave it out: "

@@ -1,13 +1,14 @@
 """train_scratch: minibatch SGD of the scratch MLP; exports parameters and weight trajectory.
 
-Usage: python -m stages.train_scratch PREPARED_DIR MODEL_DIR METRICS_JSON HISTORY_CSV HISTORY_PNG
+Usage: python -m stages.train_scratch PREPARED_DIR MODEL_DIR METRICS_JSON HISTORY_CSV
+HISTORY_CSV holds the per-epoch curves (dvc.yaml's plots "scratch loss" and "scratch accuracy").
 """
 
 from pathlib import Path
 
 import numpy as np
 
-from fmnist_mlp import plotting, stage
+from fmnist_mlp import stage
 from fmnist_mlp.config import ScratchConfig, load_section
 from fmnist_mlp.data import load_split
 from fmnist_mlp.metrics import no_better_than_chance
@@ -15,12 +16,11 @@ from fmnist_mlp.scratch import initial_params, layer_sizes, save_model
 from fmnist_mlp.sgd import sgd
 
 
-def main(prepared_dir: Path, model_dir: Path, metrics_path: Path, history_path: Path,
-         history_png: Path) -> None:
+def main(prepared_dir: Path, model_dir: Path, metrics_path: Path, history_path: Path) -> None:
     cfg = load_section(ScratchConfig)
     train, val = load_split(prepared_dir, "train"), load_split(prepared_dir, "val")
     sizes = layer_sizes(cfg, train)
-    with stage.outputs(model_dir, metrics_path, history_path, history_png):
+    with stage.outputs(model_dir, metrics_path, history_path):
         result = sgd(
             initial_params(cfg, sizes), train.X.astype(cfg.dtype), train.Y,
             sizes, epochs=cfg.epochs, batch_size=cfg.batch_size,
@@ -31,17 +31,10 @@ def main(prepared_dir: Path, model_dir: Path, metrics_path: Path, history_path: 
         )
         h = result.history
         save_model(model_dir, result, sizes)
-        stage.write_json(metrics_path, {
-            "train": {"loss": h.train_loss[-1], "accuracy": h.train_accuracy[-1]},
-            "val": {"loss": h.val_loss[-1], "accuracy": h.val_accuracy[-1]},
-            "trajectory_snapshots": len(result.trajectory),
-        })
+        stage.write_json(metrics_path, {"train_accuracy": h.train_accuracy[-1],
+                                        "val_accuracy": h.val_accuracy[-1],
+                                        "val_loss": h.val_loss[-1]})
         stage.write_csv(history_path, h.rows())
-        plotting.history(history_png, h.rows(),
-                         [("cross-entropy", ["train_loss", "val_loss"]),
-                          ("accuracy", ["train_accuracy", "val_accuracy"])],
-                         f"Scratch MLP {'-'.join(map(str, sizes))}, SGD batch {cfg.batch_size}, "
-                         f"learning rate {cfg.learning_rate}")
     classes = train.Y.shape[1]
     if no_better_than_chance(h.val_accuracy[-1], len(val.X), classes):
         stage.log("train_scratch", f"warning: val accuracy {h.val_accuracy[-1]:.4f} is no better "

@@ -28,11 +28,19 @@ def root() -> Path:
     return ROOT
 
 
+LOCAL_SETUP = (".dvc/config.local", ".dvc/plots_page.html")  # what `make setup` adds locally
+
+
 def copy_project(dest: Path) -> Path:
-    """A copy of the working tree (no git history, data, models or venv) as a fresh git+DVC repo."""
-    ignore = shutil.ignore_patterns(".git", ".venv", "data", "models", "cache", "tmp", "timings",
-                                    "__pycache__", ".pytest_cache", ".ruff_cache", "*.egg-info")
-    shutil.copytree(ROOT, dest, ignore=ignore)
+    """The working tree as a fresh clone would have it (git's tracked and not-ignored files, no
+    data, models, caches or venv), plus the local set-up, as a new git+DVC repo."""
+    listed = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+                            cwd=ROOT, check=True, capture_output=True, text=True).stdout
+    for name in [*filter(None, listed.split("\0")), *LOCAL_SETUP]:
+        source = ROOT / name
+        if source.is_file():
+            (dest / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, dest / name)
     subprocess.run(["git", "init", "-q"], cwd=dest, check=True)
     return dest
 

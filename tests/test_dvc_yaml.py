@@ -32,7 +32,8 @@ def stages(root):
 
 
 @pytest.mark.parametrize("name", ["fetch", "prepare", "gradcheck", "train_scratch", "search",
-                                  "select", "evaluate", "landscape"])
+                                  "select", "evaluate_scratch", "evaluate_keras",
+                                  "evaluate_seeds", "landscape"])
 def test_stage_deps_are_the_code_it_runs(root, name):
     stage = dict(stages(root))[name]
     (module,) = re.findall(r"python -m stages\.(\w+)", stage["cmd"])
@@ -49,3 +50,25 @@ def test_every_stage_is_in_the_run_cache(root):
         for out in stage.get("outs", []):
             options = next(iter(out.values())) if isinstance(out, dict) else {}
             assert options.get("cache", True), f"{name}: {out} has cache: false"
+
+
+def mermaid_edges(text: str) -> set[tuple[str, str]]:
+    """``a --> b`` edges of a mermaid flowchart by node label, search items as one "search"."""
+    labels = dict(re.findall(r'(\w+)\["([^"]+)"\]', text))
+    edges = set()
+    for a, b in re.findall(r"^\s*(\w+)(?:\[[^\]]*\])?\s*-->\s*(\w+)", text, re.M):
+        a, b = (labels.get(n, n).split("@")[0] for n in (a, b))
+        edges.add((a, b))
+    return edges
+
+
+def test_readme_pipeline_graph_is_dvc_dag_with_the_matrix_collapsed(root):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    dvc = Path(sys.executable).parent / "dvc"
+    dag = subprocess.run([str(dvc), "dag", "--mermaid"], cwd=root, capture_output=True,
+                         text=True, check=True).stdout
+    (readme,) = re.findall(r"```mermaid\n(.*?)```", (root / "README.md").read_text(), re.S)
+    assert mermaid_edges(readme) == mermaid_edges(dag)

@@ -12,6 +12,11 @@ keras_search = pytest.importorskip("fmnist_mlp.keras_search")
 keras = keras_search.keras
 
 
+def outs(root, name):
+    """train_item's item directory and curves file."""
+    return root / name, root / f"{name}.csv"
+
+
 @pytest.fixture(scope="module")
 def small_data():
     rng = np.random.default_rng(0)
@@ -30,8 +35,8 @@ TRIAL = Trial(hidden_layers=2, hidden_units=16, learning_rate=0.05, batch_size=3
 
 def test_first_epochs_of_a_long_run_are_the_short_run(tmp_path, small_data):
     train, val = small_data
-    long, _ = keras_search.train_item(TRIAL, train, val, (2, 4), 7, 5, tmp_path / "long")
-    short, _ = keras_search.train_item(TRIAL, train, val, (2,), 7, 5, tmp_path / "short")
+    long, _ = keras_search.train_item(TRIAL, train, val, (2, 4), 7, 5, *outs(tmp_path, "long"))
+    short, _ = keras_search.train_item(TRIAL, train, val, (2,), 7, 5, *outs(tmp_path, "short"))
     assert long[2]["val_accuracy"] == short[2]["val_accuracy"]
     assert long[2]["val_loss"] == short[2]["val_loss"]
     checkpoint = keras.models.load_model(tmp_path / "long" / "model_e2.keras")
@@ -45,15 +50,15 @@ def test_first_epochs_of_a_long_run_are_the_short_run(tmp_path, small_data):
 
 def test_item_is_deterministic_and_readable(tmp_path, small_data):
     train, val = small_data
-    a, seconds = keras_search.train_item(TRIAL, train, val, (1, 3), 3, 5, tmp_path / "a")
-    b, _ = keras_search.train_item(TRIAL, train, val, (1, 3), 3, 5, tmp_path / "b")
+    a, seconds = keras_search.train_item(TRIAL, train, val, (1, 3), 3, 5, *outs(tmp_path, "a"))
+    b, _ = keras_search.train_item(TRIAL, train, val, (1, 3), 3, 5, *outs(tmp_path, "b"))
     assert a == b and seconds > 0
     # the same bytes: models saved without their time of saving, no timing in metrics.json
-    for name in ("metrics.json", "history.csv", "model_e1.keras", "model_e3.keras"):
+    for name in ("metrics.json", "model_e1.keras", "model_e3.keras"):
         assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes(), name
     item = read_item(tmp_path / "a", TRIAL, (1, 3))
     assert item["epochs"][3] == a[3]
-    history = (tmp_path / "a" / "history.csv").read_text().splitlines()
+    history = (tmp_path / "a.csv").read_text().splitlines()
     assert history[0] == "epoch,train_loss,val_loss,train_accuracy,val_accuracy"
     assert len(history) == 4
     assert json.loads((tmp_path / "a" / "metrics.json").read_text())["trial"]["batch_size"] == 32
@@ -61,20 +66,30 @@ def test_item_is_deterministic_and_readable(tmp_path, small_data):
 
 def test_steps_per_execution_does_not_change_results(tmp_path, small_data):
     train, val = small_data
-    one, _ = keras_search.train_item(TRIAL, train, val, (2,), 5, 1, tmp_path / "one")
-    many, _ = keras_search.train_item(TRIAL, train, val, (2,), 5, 8, tmp_path / "many")
+    one, _ = keras_search.train_item(TRIAL, train, val, (2,), 5, 1, *outs(tmp_path, "one"))
+    many, _ = keras_search.train_item(TRIAL, train, val, (2,), 5, 8, *outs(tmp_path, "many"))
     assert one[2]["val_loss"] == pytest.approx(many[2]["val_loss"], abs=1e-6)
 
 
 def test_a_diverged_item_records_where_and_keeps_no_model(tmp_path, small_data):
     train, val = small_data
     wild = Trial(hidden_layers=2, hidden_units=16, learning_rate=1e4, batch_size=32, l2=0.001)
-    by_epoch, _ = keras_search.train_item(wild, train, val, (2, 4), 7, 5, tmp_path / "wild")
+    by_epoch, _ = keras_search.train_item(wild, train, val, (2, 4), 7, 5, *outs(tmp_path, "wild"))
     item = read_item(tmp_path / "wild", wild, (2, 4))
     assert by_epoch == {"diverged": item["diverged"]}
     assert item["epochs"] == {} and 1 <= item["diverged"]["epoch"] <= 4
     assert item["diverged"]["loss"] in ("nan", "inf")
     assert not list((tmp_path / "wild").glob("*.keras"))
     text = (tmp_path / "wild" / "metrics.json").read_text() + \
-        (tmp_path / "wild" / "history.csv").read_text()
+        (tmp_path / "wild.csv").read_text()
     assert "NaN" not in text and "nan," not in text
+
+
+def test_history_rows_rename_keras_columns_and_drop_missing_validation():
+    keras_history = {"loss": [2.0, 1.0], "accuracy": [0.3, 0.6]}
+    assert keras_search.history_rows(keras_history, 2) == [
+        {"epoch": 1, "train_loss": 2.0, "train_accuracy": 0.3},
+        {"epoch": 2, "train_loss": 1.0, "train_accuracy": 0.6}]
+    keras_history |= {"val_loss": [2.1, 1.2], "val_accuracy": [0.2, 0.5]}
+    assert list(keras_search.history_rows(keras_history, 1)[0]) == list(
+        keras_search.HISTORY_COLUMNS)

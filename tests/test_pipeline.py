@@ -1,12 +1,14 @@
 """End to end: `dvc repro` on the real data in a temporary copy of the repo, with small params."""
 
 import json
+import re
 import shutil
 import signal
 import subprocess
 import sys
 import time
 
+import numpy as np
 import pytest
 import yaml
 from conftest import ROOT, copy_project, needs_dataset, run_dvc
@@ -42,16 +44,17 @@ def small_repo(tmp_path_factory):
 
 def test_foundation_stages_write_sane_metrics(small_repo):
     grad = json.loads((small_repo / "metrics/gradcheck.json").read_text())
-    assert grad["relative_error"] < 1e-7 and grad["check_grad"] < 1e-5
+    report = json.loads((small_repo / "reports/gradcheck.json").read_text())
+    assert report["relative_error"] < 1e-7 and report["check_grad"] < 1e-5
+    assert grad == {"log10_grad_error": pytest.approx(np.log10(report["relative_error"]),
+                                                          abs=1e-5)}
     scratch = json.loads((small_repo / "metrics/scratch.json").read_text())
-    assert 0.3 < scratch["val"]["accuracy"] <= 1.0
-    assert 0.0 < scratch["val"]["loss"] < 2.3
+    assert set(scratch) == {"train_accuracy", "val_accuracy", "val_loss"}
+    assert 0.3 < scratch["val_accuracy"] <= 1.0
+    assert 0.0 < scratch["val_loss"] < 2.3
     history = (small_repo / "plots/scratch_history.csv").read_text().splitlines()
     assert history[0] == "epoch,train_loss,val_loss,train_accuracy,val_accuracy"
     assert len(history) == 3
-    assert (small_repo / "plots/scratch_history.png").stat().st_size > 10_000
-    import numpy as np
-
     with np.load(small_repo / "models/scratch/trajectory.npz") as f:
         assert f["trajectory"].shape == (3, 8180)
     with np.load(small_repo / "data/prepared/val.npz") as f:
@@ -60,37 +63,91 @@ def test_foundation_stages_write_sane_metrics(small_repo):
 
 def test_search_select_evaluate_write_their_metrics_and_plots(small_repo):
     search = json.loads((small_repo / "metrics/search.json").read_text())
-    assert search["configs"] == 4 and search["items"] == 2
-    assert set(search["best"]) == {"hidden_layers", "hidden_units", "learning_rate",
-                                   "batch_size", "epochs", "l2", "val_accuracy", "val_loss"}
-    results = (small_repo / "plots/search_results.csv").read_text().splitlines()
-    assert results[0] == "label,val_accuracy,val_loss" and len(results) == 5
-    evaluate = json.loads((small_repo / "metrics/evaluate.json").read_text())
+    assert set(search) == {"val_accuracy", "val_loss"}
+    report = json.loads((small_repo / "reports/search.json").read_text())
+    assert report["best"]["label"] in {"layers 1, epochs 1", "layers 1, epochs 2",
+                                       "layers 2, epochs 1", "layers 2, epochs 2"}  # what varies
+    assert report["configs"] == 4 and report["items"] == 2
+    assert set(report["best"]) == {"hidden_layers", "hidden_units", "learning_rate",
+                                   "batch_size", "epochs", "l2", "item", "label"}
+    results = (small_repo / "reports/search_results.csv").read_text().splitlines()
+    assert results[0] == ("label,hidden_layers,hidden_units,learning_rate,batch_size,l2,epochs,"
+                          "val_accuracy,val_loss") and len(results) == 5
+    for item in ("layers1-units8-lr0.05-batch256-l2_0.001",
+                 "layers2-units8-lr0.05-batch256-l2_0.001"):
+        curve = (small_repo / "plots/search" / f"{item}.csv").read_text().splitlines()
+        assert curve[0] == "epoch,train_loss,val_loss,train_accuracy,val_accuracy"
+        assert len(curve) == 3
     for model in ("scratch", "keras"):
-        assert 0.2 < evaluate[model]["test_accuracy"] <= 1.0
-        assert len(evaluate[model]["per_class_accuracy"]) == 10
-    assert len(evaluate["keras"]["test_accuracy_seeds"]) == 2
-    assert evaluate["keras"]["test_accuracy_std"] >= 0
+        test = json.loads((small_repo / f"metrics/test_{model}.json").read_text())
+        assert set(test) == {"test_loss", "test_accuracy"}
+        assert 0.2 < test["test_accuracy"] <= 1.0
+        details = json.loads((small_repo / f"reports/test_{model}.json").read_text())
+        assert len(details["per_class_accuracy"]) == 10
+    seeds = json.loads((small_repo / "metrics/test_seeds.json").read_text())
+    assert set(seeds) == {"test_accuracy", "test_accuracy_std"}  # the mean over the seeds
+    assert seeds["test_accuracy_std"] >= 0
+    per_seed = json.loads((small_repo / "reports/test_seeds.json").read_text())["test_accuracy"]
+    assert list(per_seed) == ["1", "2"]
+    assert seeds["test_accuracy"] == pytest.approx(np.mean(list(per_seed.values())), abs=1e-6)
+    epochs = report["best"]["epochs"]
+    for seed in (1, 2):
+        curve = (small_repo / f"plots/seeds/seed{seed}.csv").read_text().splitlines()
+        assert curve[0] == "epoch,train_loss,val_loss,train_accuracy,val_accuracy"
+        assert len(curve) == 1 + epochs
     confusion = (small_repo / "plots/confusion_keras.csv").read_text().splitlines()
     assert confusion[0] == "actual,predicted" and len(confusion) == 10_001
     final = (small_repo / "plots/final_history.csv").read_text().splitlines()
-    assert final[0] == "epoch,train_loss,val_loss" and len(final) == 1 + search["best"]["epochs"]
-    for name in ("search_results.png", "final_history.png"):
-        assert (small_repo / "plots" / name).stat().st_size > 5_000
+    assert final[0] == "epoch,train_loss,val_loss" and len(final) == 1 + epochs
+    assert (small_repo / "plots/search_results.png").stat().st_size > 5_000
 
 
 def test_landscape_writes_metrics_grids_and_images(small_repo):
     land = json.loads((small_repo / "metrics/landscape.json").read_text())
+    assert set(land) == {"variance_axis1", "variance_axis2", "loss_min"}
+    assert 0 < land["variance_axis2"] <= land["variance_axis1"] <= 1
+    report = json.loads((small_repo / "reports/landscape.json").read_text())
     assert {"explained_variance", "loss_min", "loss_max", "trajectory_gap",
-            "off_plane"} <= set(land)
-    assert 0 < land["explained_variance"][1] <= land["explained_variance"][0] <= 1
-    assert 0 < land["loss_min"] < land["loss_max"]
-    import numpy as np
-
+            "off_plane"} <= set(report)
+    assert 0 < report["loss_min"] == land["loss_min"] < report["loss_max"]
     with np.load(small_repo / "models/landscape/landscape.npz") as f:
         assert f["loss"].shape == (12, 12) and f["coords"].shape == (3, 2)
     for name in ("landscape_surface.png", "landscape_contour.png"):
         assert (small_repo / "plots" / name).stat().st_size > 10_000
+
+
+def test_metrics_show_is_a_short_readable_table(small_repo):
+    """About 15 headline numbers in at most 200 columns; the gradient check is not 0.0."""
+    out = run_dvc(small_repo, "metrics", "show").stdout
+    lines = out.splitlines()
+    assert max(map(len, lines)) <= 200, out
+    numbers = sum(cell != "-" for line in lines[1:] for cell in line.split()[1:])
+    assert 13 <= numbers <= 17, out
+    row = next(ln for ln in lines if ln.startswith("metrics/gradcheck.json"))
+    assert float(row.split()[1]) < -6, row  # log10 of ~1e-8
+
+
+def test_no_tensorflow_log_line_reaches_the_terminal(small_repo):
+    """Every stage forced once: TensorFlow's C++ lines (I0000, W0000, E0000) go to logs/."""
+    result = run_dvc(small_repo, "repro", "--force", "search@1-8-0.05-256-0.001",
+                     "evaluate_keras")
+    output = result.stdout + result.stderr
+    assert "search: layers1-units8" in output and "evaluate_keras: " in output
+    assert not [ln for ln in output.splitlines() if ln[:1] in "EIWF" and ln[1:5].isdigit()], output
+    assert "oneDNN custom operations" in (small_repo / "logs/evaluate_keras.log").read_text()
+
+
+def test_a_scratch_change_runs_no_keras_stage(small_repo):
+    """As `dvc exp run -S scratch.epochs=3`: only what depends on the scratch model reruns."""
+    override(small_repo, scratch={"epochs": 3})
+    try:
+        out = run_dvc(small_repo, "repro").stdout
+    finally:
+        override(small_repo, scratch={"epochs": 2})
+    ran = sorted(line.split("'")[1] for line in out.splitlines()
+                 if line.startswith("Running stage"))
+    assert ran == ["evaluate_scratch", "landscape", "train_scratch"], out
+    run_dvc(small_repo, "repro")  # back to the fixture's outputs (from the run-cache)
 
 
 def test_second_repro_changes_nothing(small_repo):
@@ -107,13 +164,15 @@ def test_adding_a_grid_value_runs_only_the_new_items(small_repo):
         assert ran == ["Running stage 'search@1-8-0.05-512-0.001':",
                        "Running stage 'search@2-8-0.05-512-0.001':",
                        "Running stage 'select':"]
-        assert json.loads((small_repo / "metrics/search.json").read_text())["configs"] == 8
+        assert json.loads((small_repo / "reports/search.json").read_text())["configs"] == 8
     finally:
         override(small_repo, search={"batch_size": [256]})
     out = run_dvc(small_repo, "repro", "select")
     assert "also holds 2 item(s) not in the grid" in out.stderr
     for stale in (small_repo / "models/search").glob("*batch512*"):
         shutil.rmtree(stale)
+    for stale in (small_repo / "plots/search").glob("*batch512*"):
+        stale.unlink()
 
 
 def test_invalid_param_stops_with_the_key_and_no_output(small_repo):
@@ -299,10 +358,15 @@ def test_stage_scripts_report_misuse_and_broken_inputs_in_one_line(small_repo, t
     scratch.mkdir()
     (scratch / "model.npz").write_bytes(b"PK\x03\x04 truncated")
     for argv, line in [
-        (("stages.evaluate", "data/prepared", "models/scratch", str(broken), str(tmp_path / "m"),
-          str(tmp_path)), "model.keras: cannot load the Keras model"),
+        (("stages.evaluate_keras", "data/prepared", str(broken), str(tmp_path / "m"),
+          str(tmp_path / "r"), str(tmp_path / "c.csv"), str(tmp_path / "h.csv")),
+         "model.keras: cannot load the Keras model"),
+        (("stages.evaluate_scratch", "data/prepared", str(scratch), str(tmp_path / "m"),
+          str(tmp_path / "r"), str(tmp_path / "c.csv")),
+         "model.npz: cannot load the scratch model"),
         (("stages.landscape", "data/prepared", str(scratch), str(tmp_path / "l.npz"),
-          str(tmp_path / "m"), str(tmp_path)), "model.npz: cannot load the scratch model"),
+          str(tmp_path / "m"), str(tmp_path / "r"), str(tmp_path)),
+         "model.npz: cannot load the scratch model"),
     ]:
         process = stage_command(small_repo, *argv)
         assert_one_line(subprocess.CompletedProcess([], process.wait(), *process.communicate()),
@@ -315,8 +379,7 @@ def test_ctrl_c_stops_a_stage_with_one_line_and_no_output(small_repo, tmp_path):
     original = set_params(small_repo, scratch={"epochs": 10_000})  # still training at 4 s
     try:
         process = stage_command(small_repo, "stages.train_scratch", "data/prepared", str(out),
-                                str(tmp_path / "m.json"), str(tmp_path / "h.csv"),
-                                str(tmp_path / "h.png"))
+                                str(tmp_path / "m.json"), str(tmp_path / "h.csv"))
         time.sleep(4)
         process.send_signal(signal.SIGINT)
         code = process.wait(timeout=60)
@@ -325,3 +388,40 @@ def test_ctrl_c_stops_a_stage_with_one_line_and_no_output(small_repo, tmp_path):
     assert_one_line(subprocess.CompletedProcess([], code, *process.communicate()), 130,
                     "train_scratch: interrupted")
     assert not out.exists() and not (tmp_path / "m.json").exists()
+
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+OFFLINE = ["--proxy-server=http://127.0.0.1:9", "--host-resolver-rules=MAP * ~NOTFOUND"]
+
+
+def rendered_dom(page, *flags):
+    """The page's DOM after its scripts ran, in headless Chromium with no network."""
+    result = subprocess.run(
+        [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", *OFFLINE,
+         *flags, "--virtual-time-budget=30000", "--dump-dom", page.as_uri()],
+        capture_output=True, text=True, timeout=180)
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+@pytest.mark.skipif(not CHROMIUM, reason="no chromium (make test installs Debian's)")
+def test_plots_page_renders_every_plot_offline(small_repo, tmp_path):
+    out = tmp_path / "page"
+    run_dvc(small_repo, "plots", "show", "-o", str(out))
+    html = (out / "index.html").read_text()
+    assert not re.findall(r"<script[^>]+src=", html), "the page loads a script from elsewhere"
+    ids = re.findall(r"vegaEmbed\('#([\w-]+)'", html)
+    expected = {"scratch_loss", "scratch_accuracy", "final_history", "plots_seeds_seed1_csv",
+                "plots_seeds_seed2_csv", "plots_confusion_scratch_csv", "plots_confusion_keras_csv",
+                *(f"plots_search_layers{n}-units8-lr0_05-batch256-l2_0_001_csv" for n in (1, 2))}
+    assert expected <= set(ids), ids  # and the curves of items earlier tests left behind
+    dom = rendered_dom(out / "index.html")
+    starts = [dom.find(f'<div id="{div_id}"') for div_id in ids]  # vega-embed fills each div
+    assert -1 not in starts, dict(zip(ids, starts))
+    for div_id, start, end in zip(ids, starts, [*starts[1:], len(dom)]):
+        tag, body = dom[start:end].split(">", 1)
+        assert 'data-rendered="yes"' in tag, f"{div_id}: not drawn ({tag})"
+        if div_id in expected:  # a diverged item left behind has an empty curve
+            assert body.count('role="graphics-symbol"') > 0, f"{div_id}: no marks drawn"
+    images = re.findall(r'<img src="(static/[^"]+)"', html)
+    assert len(images) == 3 and all((out / src).is_file() for src in images), images

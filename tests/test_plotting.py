@@ -1,24 +1,9 @@
+import numpy as np
 import pytest
 
 from fmnist_mlp import plotting
 
 PNG = b"\x89PNG\r\n\x1a\n"
-
-
-def test_history_draws_one_panel_per_group(tmp_path):
-    rows = [{"epoch": e, "train_loss": 1 / e, "val_loss": 1.1 / e, "train_accuracy": 1 - 1 / e,
-             "val_accuracy": 0.9 - 1 / e} for e in range(1, 11)]
-    path = tmp_path / "h.png"
-    plotting.history(path, rows, [("loss", ["train_loss", "val_loss"]),
-                                  ("accuracy", ["train_accuracy", "val_accuracy"])], "t")
-    data = path.read_bytes()
-    assert data[:8] == PNG and len(data) > 10_000
-
-
-def test_history_rejects_a_missing_column(tmp_path):
-    with pytest.raises(KeyError, match="val_loss"):
-        plotting.history(tmp_path / "h.png", [{"epoch": 1, "train_loss": 1.0}],
-                         [("loss", ["train_loss", "val_loss"])], "t")
 
 
 @pytest.mark.parametrize("values", [[0.86, 0.88, 0.87], [0.5, 0.5], [0.0]])
@@ -27,3 +12,24 @@ def test_ranking_draws_close_equal_and_single_values(tmp_path, values):
     plotting.ranking(path, [f"config {i}" for i in range(len(values))], values, "acc", "t")
     data = path.read_bytes()
     assert data[:8] == PNG and len(data) > 5_000
+
+
+@pytest.mark.parametrize("corner, azimuth", [((0, 0), -135.0), ((0, -1), -45.0),
+                                             ((-1, -1), 45.0), ((-1, 0), 135.0)])
+def test_surface_is_seen_from_the_side_of_its_minimum(corner, azimuth):
+    """The camera sits on the minimum's side, so no ridge stands between it and the viewer."""
+    A, B = np.linspace(-1, 3, 9), np.linspace(0, 1, 5)
+    loss = np.ones((5, 9))  # rows follow B
+    loss[corner] = 0.0
+    assert plotting.view_azimuth(A, B, loss) == pytest.approx(azimuth)
+
+
+def test_surface_and_contour_draw(tmp_path):
+    A, B = np.linspace(-1, 1, 20), np.linspace(-1, 1, 15)
+    loss = (A[None, :] - 0.5) ** 2 + B[:, None] ** 2 + 0.5  # (15, 20)
+    coords = np.array([[-0.8, 0.8], [0.0, 0.3], [0.45, 0.05]])  # (T, 2)
+    plotting.surface(tmp_path / "s.png", A, B, loss, coords, np.array([1.9, 0.9, 0.5]),
+                     ("PC1", "PC2"))
+    plotting.contour(tmp_path / "c.png", A, B, loss, coords, ("PC1", "PC2"), "t")
+    for name in ("s.png", "c.png"):
+        assert (tmp_path / name).read_bytes()[:8] == PNG

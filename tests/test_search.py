@@ -16,8 +16,10 @@ from fmnist_mlp.search import (
     divergence,
     expand_grid,
     flag,
+    label,
     read_item,
     select_best,
+    varying,
     write_item_metrics,
 )
 
@@ -43,12 +45,13 @@ def test_seed_grid_has_12_items_and_24_configurations():
 def test_item_name_matches_the_dvc_yaml_template(root):
     """select finds each item where the matrix stage wrote it."""
     stage = yaml.safe_load((root / "dvc.yaml").read_text())["stages"]["search"]
-    (template,) = stage["outs"]
     trial = Trial(4, 40, 0.05, 128, 0.001)
-    path = template
-    for axis in stage["matrix"]:
-        path = path.replace(f"${{item.{axis}}}", str(getattr(trial, axis)))
-    assert path == f"models/search/{trial.name}"
+    paths = []
+    for path in stage["outs"]:
+        for axis in stage["matrix"]:
+            path = path.replace(f"${{item.{axis}}}", str(getattr(trial, axis)))
+        paths.append(path)
+    assert paths == [f"models/search/{trial.name}", f"plots/search/{trial.name}.csv"]
     assert set(stage["matrix"]) == set(Trial.__dataclass_fields__)
 
 
@@ -151,3 +154,17 @@ def test_diverged_items_have_no_configuration_and_are_named(tmp_path):
     assert [r["item"] for r in configurations(items)] == [good.name]
     assert divergence(wild, items[1]["diverged"]) == \
         f"{wild.name} (loss nan, val_loss nan at epoch 1)"
+
+
+def test_labels_show_only_the_axes_that_vary():
+    cfg = section(SearchConfig)  # the seed's grid: lr and l2 are the same for every item
+    assert varying(cfg) == ("hidden_layers", "hidden_units", "batch_size", "epochs")
+    items = [{"trial": Trial(3, 40, 0.05, 128, 0.001), "epochs": {40: {"val_accuracy": 0.9,
+                                                                     "val_loss": 0.3}}}]
+    (row,) = configurations(items, varying(cfg))
+    assert row["label"] == "layers 3, units 40, batch 128, epochs 40"
+    assert configurations(items)[0]["label"] == \
+        "layers 3, units 40, lr 0.05, batch 128, l2 0.001, epochs 40"
+    one = section(SearchConfig, hidden_layers=[3], hidden_units=[40], batch_size=[64],
+                  epochs=[20])
+    assert varying(one) == () and label(row, varying(one)) == "the only configuration"

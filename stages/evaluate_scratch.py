@@ -1,0 +1,32 @@
+"""evaluate_scratch: test-set figures of the scratch MLP (no TensorFlow).
+
+Usage: python -m stages.evaluate_scratch PREPARED_DIR SCRATCH_DIR METRICS_JSON REPORT_JSON
+           CONFUSION_CSV
+METRICS_JSON: test accuracy and cross-entropy; REPORT_JSON: per-class accuracy; CONFUSION_CSV:
+(actual, predicted) per test image, drawn by DVC as a normalised confusion matrix.
+"""
+
+from pathlib import Path
+
+import numpy as np
+
+from fmnist_mlp import stage
+from fmnist_mlp.data import load_split
+from fmnist_mlp.metrics import confusion_rows, test_report
+from fmnist_mlp.mlp import predict_log_proba
+from fmnist_mlp.scratch import load_model
+
+
+def main(prepared_dir: Path, scratch_dir: Path, metrics_path: Path, report_path: Path,
+         confusion_csv: Path) -> None:
+    test = load_split(prepared_dir, "test")
+    theta, sizes = load_model(scratch_dir)
+    log_probs = predict_log_proba(theta, test.X.astype(np.float64), sizes)  # (N, C)
+    with stage.outputs(metrics_path, report_path, confusion_csv):
+        headline = test_report(log_probs, test.labels, metrics_path, report_path)
+        stage.write_csv(confusion_csv, confusion_rows(log_probs, test.labels))
+    stage.log("evaluate_scratch", f"test accuracy {headline['test_accuracy']:.4f}")
+
+
+if __name__ == "__main__":
+    stage.run(main, __doc__)
