@@ -1,66 +1,57 @@
-"""The pipeline's search against the seed's way, on one reduced grid and data subset, in one run.
+"""The three-seed search against the single-seed one, side by side in one run on this machine.
 
-Pipeline: each item trains once for max(epochs), validated every epoch (for its history curves)
-and checkpointed at every listed epoch, with steps_per_execution. Seed (its Problem 2 code): a
-nested loop, one model.fit per configuration (separate runs for each epochs value, no validation
-during training, default steps_per_execution), then model.evaluate on the validation split with
-Keras' default batch.
-Needs data/prepared. Usage: python -m bench.search [TRAIN_EXAMPLES]
+Each search item runs as `dvc repro` runs it: `python -m stages.search ...` in a process of its
+own (TensorFlow starts once per item), on the real data/prepared, with the seed's run lengths
+(epochs 20, 40) but a reduced grid: 3 layers x 30 and 40 units, batch 128. First with
+search.seeds [0] (the seed's protocol: today's single-seed search), then with [0, 1, 2]. Also
+checks that seed 0's figures are the same in both (the single-seed path is the first seed's run).
+Needs data/prepared (`dvc repro prepare`). Usage: python -m bench.search
 """
 
+import json
+import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-from fmnist_mlp.config import SearchConfig, read_params
-from fmnist_mlp.data import load_split
-from fmnist_mlp.keras_search import fit, train_item
-from fmnist_mlp.search import configurations, expand_grid, read_item, select_best
+import yaml
 
-GRID = SearchConfig.from_dict({**read_params()["search"], "hidden_layers": [3, 4],
-                               "hidden_units": [30],
-                               "batch_size": [64, 128], "epochs": [5, 10]})
+from fmnist_mlp.search import AXES, Trial, flag
+
+ROOT = Path(__file__).resolve().parents[1]
+ITEMS = [Trial(3, 30, 0.05, 128, 0.001), Trial(3, 40, 0.05, 128, 0.001)]
 
 
-def pipeline_way(train, val, root: Path) -> dict:
-    for trial in expand_grid(GRID):
-        train_item(trial, train, val, GRID.epochs, GRID.seed, GRID.steps_per_execution,
-                   root / trial.name, root / f"{trial.name}.csv")
-    items = [read_item(root / t.name, t, GRID.epochs) for t in expand_grid(GRID)]
-    return select_best(configurations(items))
-
-
-def seed_way(train, val) -> dict:
-    best = {"val_accuracy": 0.0}
-    for trial in expand_grid(GRID):
-        for epochs in GRID.epochs:
-            model = fit(trial, train, None, epochs, GRID.seed, 1).model
-            loss, accuracy = model.evaluate(val.X, val.Y, verbose=0)
-            if accuracy > best["val_accuracy"]:
-                best = {"item": trial.name, "epochs": epochs, "val_accuracy": accuracy}
-    return best
-
-
-def main(n_train: int = 12000) -> None:
-    train = load_split("data/prepared", "train").head(n_train)
-    val = load_split("data/prepared", "val")
-    with tempfile.TemporaryDirectory() as tmp:
-        start = time.perf_counter()
-        ours = pipeline_way(train, val, Path(tmp))
-        ours_s = time.perf_counter() - start
+def run_search(work: Path, seeds: list[int]) -> tuple[float, dict]:
+    """Wall seconds of every item's stage process, and each item's metrics.json."""
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    params["search"]["seeds"] = seeds
+    (work / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     start = time.perf_counter()
-    seeds = seed_way(train, val)
-    seed_s = time.perf_counter() - start
-    print(f"grid: {len(expand_grid(GRID))} items x epochs {list(GRID.epochs)}, "
-          f"{len(train.X)} training examples")
-    print(f"pipeline: {ours_s:.1f} s, best {ours['item']} @{ours['epochs']} "
-          f"val_accuracy {ours['val_accuracy']:.4f}")
-    print(f"seed way: {seed_s:.1f} s, best {seeds['item']} @{seeds['epochs']} "
-          f"val_accuracy {seeds['val_accuracy']:.4f}")
-    same = (ours["item"], ours["epochs"]) == (seeds["item"], seeds["epochs"])
-    print(f"wall-time ratio pipeline/seed: {ours_s / seed_s:.2f}; same choice: {same}")
+    for trial in ITEMS:
+        flags = [part for axis in AXES for part in (flag(axis), str(getattr(trial, axis)))]
+        subprocess.run([sys.executable, "-m", "stages.search", str(ROOT / "data/prepared"),
+                        "models", "curves", *flags], cwd=work, check=True,
+                       stderr=subprocess.DEVNULL)
+    seconds = time.perf_counter() - start
+    return seconds, {t.name: json.loads((work / "models" / t.name / "metrics.json").read_text())
+                     for t in ITEMS}
+
+
+def main() -> None:
+    with tempfile.TemporaryDirectory() as one, tempfile.TemporaryDirectory() as three:
+        for work in (Path(one), Path(three)):
+            for name in ("stages", "fmnist_mlp"):
+                (work / name).symlink_to(ROOT / name)
+        single_s, single = run_search(Path(one), [0])
+        multi_s, multi = run_search(Path(three), [0, 1, 2])
+    same = all(single[name]["seeds"]["0"] == multi[name]["seeds"]["0"] for name in single)
+    print(f"{len(ITEMS)} items x epochs 20, 40, each item its own stage process")
+    print(f"single seed [0]: {single_s:.1f} s; seeds [0, 1, 2]: {multi_s:.1f} s")
+    print(f"wall-time ratio three-seed / single-seed: {multi_s / single_s:.2f} "
+          f"(3.00 would be no saving at all); seed 0 identical in both: {same}")
 
 
 if __name__ == "__main__":
-    main(*map(int, sys.argv[1:]))
+    main()

@@ -189,7 +189,8 @@ class GradcheckConfig(Section):
 @dataclass(frozen=True)
 class SearchConfig(Section):
     """The Keras grid (params section ``search``): five axes (search.Trial's fields, the DVC
-    matrix), and epochs as checkpoints."""
+    matrix), epochs as checkpoints, and the seeds every configuration is trained with (inside
+    each item); ``alpha`` is select's significance level."""
 
     SECTION = "search"
     hidden_layers: tuple[StrictInt, ...]
@@ -198,7 +199,8 @@ class SearchConfig(Section):
     batch_size: tuple[StrictInt, ...]
     l2: tuple[Number, ...]
     epochs: tuple[int, ...]
-    seed: int
+    seeds: tuple[int, ...]
+    alpha: float
     steps_per_execution: int
 
     def validate(self) -> None:
@@ -212,18 +214,16 @@ class SearchConfig(Section):
             _require(len(set(values)) == len(values), self.key(name), "distinct values",
                      list(values))
         _positive(self, "steps_per_execution")
-        _require(self.seed >= 0, self.key("seed"), "a value >= 0", self.seed)
+        _require(len(self.seeds) > 0 and min(self.seeds) >= 0
+                 and len(set(self.seeds)) == len(self.seeds), self.key("seeds"),
+                 "a non-empty list of distinct seeds >= 0", list(self.seeds))
+        _require(0 < self.alpha < 1, self.key("alpha"), "a value between 0 and 1", self.alpha)
 
 
 @dataclass(frozen=True)
 class EvaluateConfig(Section):
     SECTION = "evaluate"
     retrain: bool
-    seeds: tuple[int, ...]
-
-    def validate(self) -> None:
-        _require(len(self.seeds) > 0 and all(s >= 0 for s in self.seeds), self.key("seeds"),
-                 "a non-empty list of seeds >= 0", list(self.seeds))
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,9 @@
 """The hyper-parameter grid, its items' names, and the selection of the best configuration.
 
 No TensorFlow here: the search logic is tested without training anything. An *item* is one DVC
-matrix item (one set of axis values) trained once for max(epochs); a *configuration* is an item at
-one listed epoch (the seed's grid: 12 items, 24 configurations).
+matrix item (one set of axis values) trained once per seed for max(epochs); a *configuration* is
+an item at one listed epoch (the seed's grid: 12 items, 24 configurations), known by its figures
+over the seeds.
 """
 
 from __future__ import annotations
@@ -14,9 +15,12 @@ import re
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
+import numpy as np
+
 from fmnist_mlp.config import SearchConfig
 from fmnist_mlp.errors import DataError
 from fmnist_mlp.stage import read_json, write_json
+from fmnist_mlp.stats import paired_p, summary
 
 
 @dataclass(frozen=True)
@@ -81,66 +85,107 @@ def expand_grid(cfg: SearchConfig) -> list[Trial]:
     return [Trial(*values) for values in itertools.product(*(getattr(cfg, a) for a in AXES))]
 
 
-def write_item_metrics(path: Path, trial: Trial, by_epoch: dict[int, dict] | None = None,
-                       diverged: dict | None = None) -> None:
-    """metrics.json of one item: its axes; val_accuracy and val_loss at each listed epoch, or
-    where training diverged ({"epoch": e, "loss": "nan", ...})."""
-    result = {"diverged": diverged} if diverged else \
-        {"epochs": {str(e): m for e, m in sorted(by_epoch.items())}}
-    write_json(path, {"trial": asdict(trial), **result})
+def checkpoint_name(seed: int, epoch: int | str) -> str:
+    """The file of seed ``seed``'s model after ``epoch`` epochs in an item's directory."""
+    return f"model_seed{seed}_e{epoch}.keras"
 
 
-def read_item(item_dir: Path, trial: Trial, epochs: tuple[int, ...]) -> dict:
-    """The item's metrics.json, checked against the trial and the listed epochs."""
+def write_item_metrics(path: Path, trial: Trial, seeds: dict[int, dict]) -> None:
+    """metrics.json of one item: its axes; per seed, val_accuracy and val_loss at each listed
+    epoch, or where training diverged ({"diverged": {"epoch": e, "loss": "nan", ...}})."""
+    runs = {str(seed): result if "diverged" in result else
+            {"epochs": {str(e): m for e, m in sorted(result.items())}}
+            for seed, result in seeds.items()}
+    write_json(path, {"trial": asdict(trial), "seeds": runs})
+
+
+def read_item(item_dir: Path, trial: Trial, epochs: tuple[int, ...],
+              seeds: tuple[int, ...]) -> dict:
+    """The item's metrics.json, checked against the trial, the listed epochs and the seeds:
+    {"trial", "seeds": {seed: {epoch: {"val_accuracy", "val_loss"}}}, "diverged": {seed: ...}}."""
     path = Path(item_dir) / "metrics.json"
     try:
         item = json.loads(path.read_text())
         recorded = Trial(**item["trial"])
-        diverged = item.get("diverged")
-        if diverged:
-            int(diverged["epoch"])
-        figures = {} if diverged else {int(e): item["epochs"][str(e)] for e in epochs}
-        for m in figures.values():
-            float(m["val_accuracy"]), float(m["val_loss"])
+        runs = {int(seed): run for seed, run in item["seeds"].items()}
+        if sorted(runs) != sorted(seeds):
+            raise ValueError(f"seeds {sorted(runs)}, not {sorted(seeds)}")
+        diverged = {seed: run["diverged"] for seed, run in runs.items() if "diverged" in run}
+        for d in diverged.values():
+            int(d["epoch"])
+        figures = {seed: {e: run["epochs"][str(e)] for e in epochs}
+                   for seed, run in runs.items() if seed not in diverged}
+        for by_epoch in figures.values():
+            for m in by_epoch.values():
+                float(m["val_accuracy"]), float(m["val_loss"])
     except FileNotFoundError:
         raise DataError(f"{path}: missing; run `dvc repro search`") from None
-    except (ValueError, KeyError, TypeError) as e:
+    except (ValueError, KeyError, TypeError, AttributeError) as e:
         raise DataError(f"{path}: malformed item metrics ({type(e).__name__}: {e}); expected "
-                        f"trial, and val_accuracy, val_loss at epochs "
+                        f"trial, and per seed of {list(seeds)} val_accuracy, val_loss at epochs "
                         f"{list(epochs)}") from None
     if recorded != trial:
         raise DataError(f"{path}: records {recorded}, expected {trial}")
-    return {"trial": trial, "epochs": figures, "diverged": diverged}
+    return {"trial": trial, "seeds": figures, "diverged": diverged}
 
 
-def read_config(path: Path) -> tuple[Trial, int]:
-    """The configuration select chose (its config.json): the trial and its epochs."""
+def read_config(path: Path) -> tuple[Trial, int, tuple[int, ...]]:
+    """The configuration select chose (its config.json): the trial, its epochs and its seeds."""
     chosen = read_json(path)
     try:
-        return Trial(**{axis: chosen[axis] for axis in AXES}), int(chosen["epochs"])
+        return (Trial(**{axis: chosen[axis] for axis in AXES}), int(chosen["epochs"]),
+                tuple(int(s) for s in chosen["seeds"]))
     except (KeyError, TypeError, ValueError) as e:
         raise DataError(f"{path}: malformed configuration ({type(e).__name__}: {e}); run "
                         f"`dvc repro select`") from None
 
 
-def divergence(trial: Trial, diverged: dict) -> str:
-    """``name (loss nan at epoch 3)`` of an item that diverged."""
-    losses = ", ".join(f"{k} {v}" for k, v in diverged.items() if k != "epoch")
-    return f"{trial.name} ({losses} at epoch {diverged['epoch']})"
+def divergence(trial: Trial, diverged: dict[int, dict]) -> str:
+    """``name (seed 1: loss nan at epoch 3)`` of an item with diverged seeds."""
+    runs = "; ".join(
+        f"seed {seed}: " + ", ".join(f"{k} {v}" for k, v in d.items() if k != "epoch")
+        + f" at epoch {d['epoch']}" for seed, d in sorted(diverged.items()))
+    return f"{trial.name} ({runs})"
 
 
-def configurations(items: list[dict], shown: tuple[str, ...] = (*AXES, "epochs")) -> list[dict]:
-    """One row per (item, listed epoch), in grid order, labelled by its values of ``shown``; a
-    diverged item has none."""
-    rows = [{**asdict(item["trial"]), "epochs": e, "item": item["trial"].name,
-             "val_accuracy": m["val_accuracy"], "val_loss": m["val_loss"]}
-            for item in items for e, m in item["epochs"].items()]
-    return [{**row, "label": label(row, shown)} for row in rows]
+def configurations(items: list[dict], shown: tuple[str, ...] = (*AXES, "epochs"),
+                   seeds: tuple[int, ...] | None = None) -> list[dict]:
+    """One row per (item, listed epoch), in grid order, labelled by its values of ``shown``, with
+    the per-seed figures (``val_accuracy_seeds``, ``val_loss_seeds``, in ``seeds`` order) and
+    their means; an item with a diverged seed has none. ``seeds`` (a subset) restricts the row to
+    those runs: (seeds[0],) is the seed's single-run protocol."""
+    rows = []
+    for item in items:
+        if item["diverged"]:
+            continue
+        runs = item["seeds"] if seeds is None else {s: item["seeds"][s] for s in seeds}
+        for e in next(iter(runs.values())):
+            acc = [run[e]["val_accuracy"] for run in runs.values()]  # (S,)
+            loss = [run[e]["val_loss"] for run in runs.values()]  # (S,)
+            row = {**asdict(item["trial"]), "epochs": e, "item": item["trial"].name,
+                   "val_accuracy": float(np.mean(acc)), "val_loss": float(np.mean(loss)),
+                   "val_accuracy_seeds": acc, "val_loss_seeds": loss}
+            rows.append({**row, "label": label(row, shown)})
+    return rows
+
+
+def compare(rows: list[dict], best: dict, alpha: float) -> list[dict]:
+    """Each row with the spread of its val accuracy over the seeds (std, ci95) and the paired
+    t-test against ``best`` over the same seeds: ``p_vs_best``, and ``distinguishable`` when
+    p < alpha (False for the best itself)."""
+    out = []
+    for row in rows:
+        p = 1.0 if row is best else paired_p(best["val_accuracy_seeds"],
+                                              row["val_accuracy_seeds"])
+        spread = summary(row["val_accuracy_seeds"])
+        out.append({**row, "std": spread["std"], "ci95": spread["ci95"], "p_vs_best": p,
+                    "distinguishable": p < alpha})
+    return out
 
 
 def select_best(rows: list[dict]) -> dict:
-    """Highest validation accuracy; ties go to the lower validation loss, then to the earlier row
-    (grid order, fewer epochs first)."""
+    """Highest (mean) validation accuracy; ties go to the lower (mean) validation loss, then to
+    the earlier row (grid order, fewer epochs first)."""
     if not rows:
         raise DataError("no configuration to select from: the search grid is empty")
     return min(enumerate(rows), key=lambda ir: (-ir[1]["val_accuracy"], ir[1]["val_loss"],

@@ -1,11 +1,14 @@
-"""evaluate_keras: test-set figures of the best Keras configuration chosen by select.
+"""evaluate_keras: test-set figures of the best Keras configuration chosen by select, over its
+seeds, from the search's own models (no retraining unless evaluate.retrain).
 
 Usage: python -m stages.evaluate_keras PREPARED_DIR BEST_DIR METRICS_JSON REPORT_JSON
            CONFUSION_CSV FINAL_HISTORY_CSV
-METRICS_JSON: test accuracy and cross-entropy; REPORT_JSON: per-class accuracy and the
-configuration; CONFUSION_CSV: (actual, predicted) per test image; FINAL_HISTORY_CSV: the chosen
-run's losses over its last 20 epochs (the seed's figure). With evaluate.retrain the configuration
-is retrained on train + val (seed search.seed) before testing.
+METRICS_JSON: test accuracy (mean over the seeds), its standard deviation and the mean test
+cross-entropy; REPORT_JSON: each seed's figures, per-class accuracy (mean over the seeds) and the
+configuration; CONFUSION_CSV: (actual, predicted) per test image of the first seed's model;
+FINAL_HISTORY_CSV: the losses of the chosen configuration (mean over the seeds) over its last 20
+epochs (the seed's figure). With evaluate.retrain each seed's run is retrained on train + val
+before testing.
 """
 
 import csv
@@ -17,8 +20,9 @@ from fmnist_mlp import native_log, stage
 from fmnist_mlp.config import EvaluateConfig, SearchConfig, load_section
 from fmnist_mlp.data import Split, load_split
 from fmnist_mlp.errors import DataError
-from fmnist_mlp.metrics import confusion_rows, test_report
+from fmnist_mlp.metrics import classification_report, confusion_rows
 from fmnist_mlp.search import read_config
+from fmnist_mlp.stats import summary
 
 LAST_EPOCHS = 20  # the seed's figure: training loss over the last 20 epochs
 
@@ -38,7 +42,7 @@ def final_history(history_csv: Path, epochs: int) -> list[dict]:
 def main(prepared_dir: Path, best_dir: Path, metrics_path: Path, report_path: Path,
          confusion_csv: Path, history_path: Path) -> None:
     cfg, search = load_section(EvaluateConfig), load_section(SearchConfig)
-    trial, epochs = read_config(best_dir / "config.json")
+    trial, epochs, seeds = read_config(best_dir / "config.json")
     native_log.capture("evaluate_keras")
     from fmnist_mlp import keras_models
     from fmnist_mlp.keras_search import fit, log_probs
@@ -47,20 +51,33 @@ def main(prepared_dir: Path, best_dir: Path, metrics_path: Path, report_path: Pa
     if cfg.retrain:
         train, val = load_split(prepared_dir, "train"), load_split(prepared_dir, "val")
         train_val = Split(np.concatenate([train.X, val.X]), np.concatenate([train.Y, val.Y]))
-        model = fit(trial, train_val, None, epochs, search.seed,
-                    search.steps_per_execution).model
-    else:
-        model = keras_models.load_model(best_dir / "model.keras")
-    lp = log_probs(model, test.X)  # (N, C)
+    reports = {}
+    for seed in seeds:
+        model = (fit(trial, train_val, None, epochs, seed, search.steps_per_execution).model
+                 if cfg.retrain else keras_models.load_model(best_dir / f"model_seed{seed}.keras"))
+        lp = log_probs(model, test.X)  # (N, C)
+        reports[seed] = classification_report(lp, test.labels)
+        if seed == seeds[0]:
+            confusion = confusion_rows(lp, test.labels)
+    accuracy = summary([r["test_accuracy"] for r in reports.values()])
+    per_class = {name: float(np.mean([r["per_class_accuracy"][name] for r in reports.values()]))
+                 for name in reports[seeds[0]]["per_class_accuracy"]}
     last = final_history(best_dir / "history.csv", epochs)
     with stage.outputs(metrics_path, report_path, confusion_csv, history_path):
-        headline = test_report(lp, test.labels, metrics_path, report_path,
-                               config={**trial.as_dict(), "epochs": epochs},
-                               retrained_on_train_val=cfg.retrain)
-        stage.write_csv(confusion_csv, confusion_rows(lp, test.labels))
+        stage.write_json(metrics_path, {
+            "test_accuracy": accuracy["mean"], "accuracy_std": accuracy["std"],
+            "test_loss": float(np.mean([r["test_loss"] for r in reports.values()]))})
+        stage.write_json(report_path, {
+            "config": {**trial.as_dict(), "epochs": epochs}, "seeds": list(seeds),
+            "test_accuracy": {str(s): r["test_accuracy"] for s, r in reports.items()},
+            "test_loss": {str(s): r["test_loss"] for s, r in reports.items()},
+            "test_accuracy_ci95": accuracy["ci95"], "per_class_accuracy": per_class,
+            "retrained_on_train_val": cfg.retrain})
+        stage.write_csv(confusion_csv, confusion)
         stage.write_csv(history_path, last)
     stage.log("evaluate_keras", f"{trial.name}, {epochs} epochs: test accuracy "
-                                f"{headline['test_accuracy']:.4f}")
+                                f"{accuracy['mean']:.4f} +- {accuracy['std']:.4f} over seeds "
+                                f"{', '.join(map(str, seeds))}")
 
 
 if __name__ == "__main__":

@@ -3,8 +3,9 @@
 Usage: python -m stages.landscape PREPARED_DIR SCRATCH_DIR OUT_NPZ METRICS_JSON REPORT_JSON
            PLOTS_DIR
 Writes OUT_NPZ (grid axes, loss and accuracy grids, trajectory coordinates and losses),
-METRICS_JSON (the trajectory's variance on each axis of the plane, the lowest loss on it),
-REPORT_JSON (the rest: highest loss, how far the trajectory is off the plane) and
+METRICS_JSON (the share of the trajectory's variance in the plane, the lowest loss on it),
+REPORT_JSON (the rest: the share along each axis, the highest loss, how far the trajectory is off
+the plane) and
 PLOTS_DIR/landscape_{surface,contour}.png.
 """
 
@@ -54,8 +55,7 @@ def main(prepared_dir: Path, scratch_dir: Path, out_npz: Path, metrics_path: Pat
                  true_loss=fit.true_loss, plane_loss=fit.plane_loss, off_plane=fit.off_plane,
                  explained_variance=plane.explained_variance)
         stage.write_json(metrics_path, {
-            "variance_axis1": float(plane.explained_variance[0]),
-            "variance_axis2": float(plane.explained_variance[1]),
+            "plane_variance": float(plane.explained_variance.sum()),  # of the trajectory's
             "loss_min": float(loss.min()),
         })
         stage.write_json(report_path, {

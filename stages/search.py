@@ -2,10 +2,11 @@
 
 Usage: python -m stages.search PREPARED_DIR OUT_ROOT CURVES_ROOT --hidden-layers L
            --hidden-units U --learning-rate LR --batch-size B --l2 L2
-Trains once for max(search.epochs) and writes OUT_ROOT/<item name>/: metrics.json (validation
-figures at every listed epoch) and model_e<E>.keras at every listed epoch; and the per-epoch
-curves to CURVES_ROOT/<item name>.csv (dvc.yaml's plots). TensorFlow's own log goes to
-logs/search-<item name>.log.
+Trains the configuration once per seed of search.seeds for max(search.epochs) and writes
+OUT_ROOT/<item name>/: metrics.json (per seed, validation figures at every listed epoch),
+model_seed<S>_e<E>.keras at every listed epoch and history.csv (every run's curves); and the
+curves' mean over the seeds to CURVES_ROOT/<item name>.csv (dvc.yaml's plots). TensorFlow's own
+log goes to logs/search-<item name>.log.
 """
 
 import argparse
@@ -37,15 +38,18 @@ def main(*argv: str) -> None:
     train, val = load_split(prepared_dir, "train"), load_split(prepared_dir, "val")
     out_dir, curves = out_root / trial.name, curves_root / f"{trial.name}.csv"
     with stage.outputs(out_dir, curves):
-        by_epoch, seconds = train_item(trial, train, val, cfg.epochs, cfg.seed,
-                                       cfg.steps_per_execution, out_dir, curves)
+        results, seconds = train_item(trial, train, val, cfg.epochs, cfg.seeds,
+                                      cfg.steps_per_execution, out_dir, curves)
     stage.record_timing(f"search-{trial.name}", train=seconds)
-    if "diverged" in by_epoch:
+    diverged = {seed: r["diverged"] for seed, r in results.items() if "diverged" in r}
+    if diverged:
         stage.log("search", f"warning: diverged, select will leave it out: "
-                            f"{divergence(trial, by_epoch['diverged'])}")
-        return
-    figures = ", ".join(f"@{e} {m['val_accuracy']:.4f}" for e, m in by_epoch.items())
-    stage.log("search", f"{trial.name}: val accuracy {figures}; {seconds:.1f} s")
+                            f"{divergence(trial, diverged)}")
+    runs = {seed: r for seed, r in results.items() if seed not in diverged}
+    figures = ", ".join(f"@{e} " + "/".join(f"{r[e]['val_accuracy']:.4f}" for r in runs.values())
+                        for e in cfg.epochs) if runs else "none"
+    stage.log("search", f"{trial.name}: val accuracy (seeds {'/'.join(map(str, runs))}) "
+                        f"{figures}; {seconds:.1f} s")
 
 
 if __name__ == "__main__":

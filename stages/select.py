@@ -1,10 +1,13 @@
-"""select: read exactly the current grid's items, pick the best configuration, export it.
+"""select: read exactly the current grid's items, rank the configurations by their mean over the
+seeds, compare the winner with each other one, export it.
 
 Usage: python -m stages.select SEARCH_ROOT CURVES_ROOT METRICS_JSON REPORT_JSON RESULTS_CSV
            RESULTS_PNG BEST_DIR
-METRICS_JSON: the winner's validation figures; REPORT_JSON: its configuration, its label (its
-values of the axes that vary) and the counts; RESULTS_CSV and RESULTS_PNG: every
-configuration's figures; BEST_DIR: model.keras, config.json and history.csv of the winner.
+METRICS_JSON: the winner's mean validation accuracy and loss, its std over the seeds, the p-value
+of the paired t-test against the runner-up, and the validation accuracy of the seed's protocol's
+choice (one run per configuration, the first seed); REPORT_JSON: both choices' configurations and
+the verdict; RESULTS_CSV and RESULTS_PNG: every configuration with its interval; BEST_DIR:
+config.json, history.csv (mean curves) and model_seed<S>.keras of each seed.
 """
 
 import shutil
@@ -16,6 +19,8 @@ from fmnist_mlp.errors import DataError
 from fmnist_mlp.search import (
     AXES,
     LABELS,
+    checkpoint_name,
+    compare,
     configurations,
     divergence,
     expand_grid,
@@ -24,6 +29,9 @@ from fmnist_mlp.search import (
     select_best,
     varying,
 )
+
+RESULT_COLUMNS = ("label", *AXES, "epochs", "val_accuracy", "std", "ci95", "val_loss",
+                  "p_vs_best", "distinguishable", "val_accuracy_seeds")
 
 
 def warn_stale(root: Path, names: set[str]) -> None:
@@ -34,11 +42,21 @@ def warn_stale(root: Path, names: set[str]) -> None:
                             f"hash; remove them for a dvc.lock like a fresh clone's")
 
 
+def verdict(best: dict, runner_up: dict | None, alpha: float, seeds: int) -> str:
+    if runner_up is None:
+        return "the only configuration"
+    if seeds < 2:
+        return "one seed: no test; rerun with more search.seeds"
+    word = "distinguishable from" if runner_up["distinguishable"] else "not distinguishable from"
+    return (f"{word} the runner-up ({runner_up['label']}): paired t-test over {seeds} seeds, "
+            f"p = {runner_up['p_vs_best']:.3g}, alpha {alpha:g}")
+
+
 def main(search_root: Path, curves_root: Path, metrics_path: Path, report_path: Path,
          results_path: Path, results_png: Path, best_dir: Path) -> None:
     cfg = load_section(SearchConfig)
     grid = expand_grid(cfg)
-    items = [read_item(search_root / trial.name, trial, cfg.epochs) for trial in grid]
+    items = [read_item(search_root / t.name, t, cfg.epochs, cfg.seeds) for t in grid]
     warn_stale(search_root, {t.name for t in grid})
     warn_stale(curves_root, {f"{t.name}.csv" for t in grid})
     diverged = [divergence(item["trial"], item["diverged"]) for item in items if item["diverged"]]
@@ -46,34 +64,63 @@ def main(search_root: Path, curves_root: Path, metrics_path: Path, report_path: 
         raise DataError(f"every item diverged, nothing to select: {'; '.join(diverged)}; "
                         f"lower search.learning_rate")
     if diverged:
-        stage.log("select", f"left out {len(diverged)} diverged item(s): {'; '.join(diverged)}")
+        stage.log("select", f"left out {len(diverged)} item(s) with a diverged seed: "
+                            f"{'; '.join(diverged)}")
     shown = varying(cfg)
-    rows = configurations(items, shown)
-    best = select_best(rows)
-    constant = label({k: getattr(cfg, k)[0] for k in LABELS}, tuple(k for k in LABELS
-                                                                  if k not in shown))
+    ranked = configurations(items, shown)
+    winner = select_best(ranked)
+    rows = compare(ranked, winner, cfg.alpha)
+    best = rows[ranked.index(winner)]
+    others = sorted((r for r in rows if r is not best),
+                    key=lambda r: (-r["val_accuracy"], r["val_loss"]))
+    runner_up = others[0] if others else None
+    single = select_best(configurations(items, shown, seeds=cfg.seeds[:1]))
+    constant = label({k: getattr(cfg, k)[0] for k in LABELS},
+                     tuple(k for k in LABELS if k not in shown))
+    said = verdict(best, runner_up, cfg.alpha, len(cfg.seeds))
     with stage.outputs(metrics_path, report_path, results_path, results_png, best_dir):
         best_dir.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(search_root / best["item"] / f"model_e{best['epochs']}.keras",
-                        best_dir / "model.keras")
+        for seed in cfg.seeds:
+            shutil.copyfile(search_root / best["item"] / checkpoint_name(seed, best["epochs"]),
+                            best_dir / f"model_seed{seed}.keras")
         shutil.copyfile(curves_root / f"{best['item']}.csv", best_dir / "history.csv")
         chosen = {k: best[k] for k in (*AXES, "epochs")}
-        stage.write_json(best_dir / "config.json", chosen)
-        stage.write_json(metrics_path, {"val_accuracy": best["val_accuracy"],
-                                        "val_loss": best["val_loss"]})
-        stage.write_json(report_path, {"best": {**chosen, "item": best["item"],
-                                                "label": best["label"]},
-                                       "configs": len(rows), "items": len(items),
-                                       "diverged_items": len(diverged)})
+        stage.write_json(best_dir / "config.json", {**chosen, "seeds": list(cfg.seeds)})
+        stage.write_json(metrics_path, {
+            "val_accuracy": best["val_accuracy"], "accuracy_std": best["std"],
+            "val_loss": best["val_loss"],
+            "p_runner_up": runner_up["p_vs_best"] if runner_up else 1.0,
+            "seed0_val_accuracy": single["val_accuracy"]})
+        stage.write_json(report_path, {
+            "best": {**chosen, "item": best["item"], "label": best["label"],
+                     "val_accuracy_seeds": best["val_accuracy_seeds"], "ci95": best["ci95"]},
+            "runner_up": runner_up and {"label": runner_up["label"],
+                                        "val_accuracy": runner_up["val_accuracy"],
+                                        "std": runner_up["std"],
+                                        "p_vs_best": runner_up["p_vs_best"]},
+            "verdict": said,
+            "not_distinguishable_from_best": [r["label"] for r in others
+                                              if not r["distinguishable"]],
+            "single_seed": {"seed": cfg.seeds[0], "label": single["label"],
+                            "val_accuracy": single["val_accuracy"]},
+            "seeds": list(cfg.seeds), "alpha": cfg.alpha, "configs": len(rows),
+            "items": len(items), "diverged_items": len(diverged)})
         stage.write_csv(results_path, [
-            {k: r[k] for k in ("label", *AXES, "epochs", "val_accuracy", "val_loss")}
-            for r in rows])
-        plotting.ranking(results_png, [r["label"] for r in rows],
-                         [r["val_accuracy"] for r in rows], "validation accuracy",
-                         f"Keras grid search: {len(rows)} configurations, best on top"
-                         + (f"\n{constant} in all" if len(shown) < len(LABELS) else ""))
-    stage.log("select", f"best of {len(rows)} configurations: {best['label']} "
-                        f"(val accuracy {best['val_accuracy']:.4f})")
+            {**{k: r[k] for k in RESULT_COLUMNS[:-1]},
+             "val_accuracy_seeds": " ".join(f"{v:.6g}" for v in r["val_accuracy_seeds"])}
+            for r in rows], RESULT_COLUMNS)
+        ranks = [best, *others]
+        plotting.ranking(
+            results_png, [r["label"] for r in ranks], [r["val_accuracy"] for r in ranks],
+            "validation accuracy, mean over the seeds with its 95 % interval",
+            f"Keras grid search: {len(rows)} configurations x {len(cfg.seeds)} seeds, best on top"
+            + (f"\n{constant} in all" if len(shown) < len(LABELS) else ""),
+            errors=[r["ci95"] for r in ranks], tied=[not r["distinguishable"] for r in ranks],
+            alpha=cfg.alpha)
+    stage.log("select", f"best of {len(rows)} configurations: {best['label']} (val accuracy "
+                        f"{best['val_accuracy']:.4f} +- {best['std']:.4f} over "
+                        f"{len(cfg.seeds)} seeds), {said}; the single-run protocol (seed "
+                        f"{cfg.seeds[0]}) picks {single['label']}")
 
 
 if __name__ == "__main__":

@@ -31,9 +31,8 @@ def main(prepared_dir: Path, model_dir: Path, metrics_path: Path, history_path: 
         )
         h = result.history
         save_model(model_dir, result, sizes)
-        stage.write_json(metrics_path, {"train_accuracy": h.train_accuracy[-1],
-                                        "val_accuracy": h.val_accuracy[-1],
-                                        "val_loss": h.val_loss[-1]})
+        stage.write_json(metrics_path, {"val_accuracy": h.val_accuracy[-1],
+                                        "val_loss": h.val_loss[-1]})  # train: HISTORY_CSV
         stage.write_csv(history_path, h.rows())
     classes = train.Y.shape[1]
     if no_better_than_chance(h.val_accuracy[-1], len(val.X), classes):

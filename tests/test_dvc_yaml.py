@@ -33,7 +33,7 @@ def stages(root):
 
 @pytest.mark.parametrize("name", ["fetch", "prepare", "gradcheck", "train_scratch", "search",
                                   "select", "evaluate_scratch", "evaluate_keras",
-                                  "evaluate_seeds", "landscape"])
+                                  "landscape"])
 def test_stage_deps_are_the_code_it_runs(root, name):
     stage = dict(stages(root))[name]
     (module,) = re.findall(r"python -m stages\.(\w+)", stage["cmd"])

@@ -35,53 +35,79 @@ TRIAL = Trial(hidden_layers=2, hidden_units=16, learning_rate=0.05, batch_size=3
 
 def test_first_epochs_of_a_long_run_are_the_short_run(tmp_path, small_data):
     train, val = small_data
-    long, _ = keras_search.train_item(TRIAL, train, val, (2, 4), 7, 5, *outs(tmp_path, "long"))
-    short, _ = keras_search.train_item(TRIAL, train, val, (2,), 7, 5, *outs(tmp_path, "short"))
-    assert long[2]["val_accuracy"] == short[2]["val_accuracy"]
-    assert long[2]["val_loss"] == short[2]["val_loss"]
-    checkpoint = keras.models.load_model(tmp_path / "long" / "model_e2.keras")
-    final = keras.models.load_model(tmp_path / "short" / "model_e2.keras")
+    long, _ = keras_search.train_item(TRIAL, train, val, (2, 4), (7,), 5, *outs(tmp_path, "long"))
+    short, _ = keras_search.train_item(TRIAL, train, val, (2,), (7,), 5, *outs(tmp_path, "short"))
+    assert long[7][2] == short[7][2]
+    checkpoint = keras.models.load_model(tmp_path / "long" / "model_seed7_e2.keras")
+    final = keras.models.load_model(tmp_path / "short" / "model_seed7_e2.keras")
     for a, b in zip(checkpoint.get_weights(), final.get_weights(), strict=True):
         np.testing.assert_array_equal(a, b)
     assert not np.array_equal(
-        keras.models.load_model(tmp_path / "long" / "model_e4.keras").get_weights()[0],
+        keras.models.load_model(tmp_path / "long" / "model_seed7_e4.keras").get_weights()[0],
         checkpoint.get_weights()[0])
 
 
 def test_item_is_deterministic_and_readable(tmp_path, small_data):
     train, val = small_data
-    a, seconds = keras_search.train_item(TRIAL, train, val, (1, 3), 3, 5, *outs(tmp_path, "a"))
-    b, _ = keras_search.train_item(TRIAL, train, val, (1, 3), 3, 5, *outs(tmp_path, "b"))
+    a, seconds = keras_search.train_item(TRIAL, train, val, (1, 3), (3, 4), 5, *outs(tmp_path, "a"))
+    b, _ = keras_search.train_item(TRIAL, train, val, (1, 3), (3, 4), 5, *outs(tmp_path, "b"))
     assert a == b and seconds > 0
     # the same bytes: models saved without their time of saving, no timing in metrics.json
-    for name in ("metrics.json", "model_e1.keras", "model_e3.keras"):
+    for name in ("metrics.json", "history.csv", "model_seed3_e1.keras", "model_seed4_e3.keras"):
         assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes(), name
-    item = read_item(tmp_path / "a", TRIAL, (1, 3))
-    assert item["epochs"][3] == a[3]
-    history = (tmp_path / "a.csv").read_text().splitlines()
-    assert history[0] == "epoch,train_loss,val_loss,train_accuracy,val_accuracy"
-    assert len(history) == 4
+    item = read_item(tmp_path / "a", TRIAL, (1, 3), (3, 4))
+    assert item["seeds"][4][3] == a[4][3] and item["diverged"] == {}
+    runs = (tmp_path / "a" / "history.csv").read_text().splitlines()
+    assert runs[0] == "seed,epoch,train_loss,val_loss,train_accuracy,val_accuracy"
+    assert len(runs) == 1 + 2 * 3
+    mean = (tmp_path / "a.csv").read_text().splitlines()
+    assert mean[0] == "epoch,train_loss,val_loss,train_accuracy,val_accuracy"
+    assert float(mean[3].split(",")[4]) == pytest.approx(
+        (a[3][3]["val_accuracy"] + a[4][3]["val_accuracy"]) / 2, abs=1e-6)
     assert json.loads((tmp_path / "a" / "metrics.json").read_text())["trial"]["batch_size"] == 32
+
+
+def test_seeds_differ_in_initial_weights_and_data_order(small_data):
+    """Each seed draws its own initial weights, and fit's shuffle (seeded by the same call) its
+    own order: the same initial weights trained under two seeds end apart."""
+    from keras.src.trainers.data_adapters.array_data_adapter import ArrayDataAdapter
+
+    train, _ = small_data
+    sizes = TRIAL.sizes(32, 10)
+    initial = {}
+    for seed in (0, 1):
+        keras_search.deterministic(seed)
+        initial[seed] = keras_search.build_mlp(sizes, TRIAL.l2, TRIAL.learning_rate).get_weights()
+    assert not np.array_equal(initial[0][0], initial[1][0])
+
+    def first_batch(seed):
+        keras_search.deterministic(seed)
+        adapter = ArrayDataAdapter(train.X, train.Y, batch_size=32, shuffle=True)
+        return next(iter(adapter.get_tf_dataset()))[0].numpy()
+
+    np.testing.assert_array_equal(first_batch(0), first_batch(0))
+    assert not np.array_equal(first_batch(0), first_batch(1))
 
 
 def test_steps_per_execution_does_not_change_results(tmp_path, small_data):
     train, val = small_data
-    one, _ = keras_search.train_item(TRIAL, train, val, (2,), 5, 1, *outs(tmp_path, "one"))
-    many, _ = keras_search.train_item(TRIAL, train, val, (2,), 5, 8, *outs(tmp_path, "many"))
-    assert one[2]["val_loss"] == pytest.approx(many[2]["val_loss"], abs=1e-6)
+    one, _ = keras_search.train_item(TRIAL, train, val, (2,), (5,), 1, *outs(tmp_path, "one"))
+    many, _ = keras_search.train_item(TRIAL, train, val, (2,), (5,), 8, *outs(tmp_path, "many"))
+    assert one[5][2]["val_loss"] == pytest.approx(many[5][2]["val_loss"], abs=1e-6)
 
 
-def test_a_diverged_item_records_where_and_keeps_no_model(tmp_path, small_data):
+def test_a_diverged_seed_records_where_and_keeps_no_model(tmp_path, small_data):
     train, val = small_data
     wild = Trial(hidden_layers=2, hidden_units=16, learning_rate=1e4, batch_size=32, l2=0.001)
-    by_epoch, _ = keras_search.train_item(wild, train, val, (2, 4), 7, 5, *outs(tmp_path, "wild"))
-    item = read_item(tmp_path / "wild", wild, (2, 4))
-    assert by_epoch == {"diverged": item["diverged"]}
-    assert item["epochs"] == {} and 1 <= item["diverged"]["epoch"] <= 4
-    assert item["diverged"]["loss"] in ("nan", "inf")
+    results, _ = keras_search.train_item(wild, train, val, (2, 4), (7,), 5,
+                                         *outs(tmp_path, "wild"))
+    item = read_item(tmp_path / "wild", wild, (2, 4), (7,))
+    assert results == {7: {"diverged": item["diverged"][7]}}
+    assert item["seeds"] == {} and 1 <= item["diverged"][7]["epoch"] <= 4
+    assert item["diverged"][7]["loss"] in ("nan", "inf")
     assert not list((tmp_path / "wild").glob("*.keras"))
     text = (tmp_path / "wild" / "metrics.json").read_text() + \
-        (tmp_path / "wild.csv").read_text()
+        (tmp_path / "wild.csv").read_text() + (tmp_path / "wild" / "history.csv").read_text()
     assert "NaN" not in text and "nan," not in text
 
 
@@ -93,3 +119,13 @@ def test_history_rows_rename_keras_columns_and_drop_missing_validation():
     keras_history |= {"val_loss": [2.1, 1.2], "val_accuracy": [0.2, 0.5]}
     assert list(keras_search.history_rows(keras_history, 1)[0]) == list(
         keras_search.HISTORY_COLUMNS)
+
+
+def test_a_seed_trains_the_same_alone_or_among_others(tmp_path, small_data):
+    """The seed-0 run of a multi-seed item is the single-seed search's run, bit for bit."""
+    train, val = small_data
+    alone, _ = keras_search.train_item(TRIAL, train, val, (2,), (7,), 5, *outs(tmp_path, "a"))
+    among, _ = keras_search.train_item(TRIAL, train, val, (2,), (8, 7), 5, *outs(tmp_path, "b"))
+    assert alone[7] == among[7] and among[8] != among[7]
+    assert (tmp_path / "a" / "model_seed7_e2.keras").read_bytes() == \
+        (tmp_path / "b" / "model_seed7_e2.keras").read_bytes()

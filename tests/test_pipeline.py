@@ -27,8 +27,8 @@ def override(repo, **sections):
 SMALL = dict(
     prepare={"subset": 5000},
     scratch={"epochs": 2, "learning_rate": 0.1},
-    search={"hidden_layers": [1, 2], "hidden_units": [8], "batch_size": [256], "epochs": [1, 2]},
-    evaluate={"seeds": [1, 2]},
+    search={"hidden_layers": [1, 2], "hidden_units": [8], "batch_size": [256], "epochs": [1, 2],
+            "seeds": [0, 1]},
     landscape={"grid": 12, "samples": 300},
 )
 
@@ -49,7 +49,7 @@ def test_foundation_stages_write_sane_metrics(small_repo):
     assert grad == {"log10_grad_error": pytest.approx(np.log10(report["relative_error"]),
                                                           abs=1e-5)}
     scratch = json.loads((small_repo / "metrics/scratch.json").read_text())
-    assert set(scratch) == {"train_accuracy", "val_accuracy", "val_loss"}
+    assert set(scratch) == {"val_accuracy", "val_loss"}
     assert 0.3 < scratch["val_accuracy"] <= 1.0
     assert 0.0 < scratch["val_loss"] < 2.3
     history = (small_repo / "plots/scratch_history.csv").read_text().splitlines()
@@ -63,50 +63,54 @@ def test_foundation_stages_write_sane_metrics(small_repo):
 
 def test_search_select_evaluate_write_their_metrics_and_plots(small_repo):
     search = json.loads((small_repo / "metrics/search.json").read_text())
-    assert set(search) == {"val_accuracy", "val_loss"}
+    assert set(search) == {"val_accuracy", "accuracy_std", "val_loss", "p_runner_up",
+                           "seed0_val_accuracy"}
+    assert 0 <= search["p_runner_up"] <= 1 and search["accuracy_std"] >= 0
     report = json.loads((small_repo / "reports/search.json").read_text())
     assert report["best"]["label"] in {"layers 1, epochs 1", "layers 1, epochs 2",
                                        "layers 2, epochs 1", "layers 2, epochs 2"}  # what varies
-    assert report["configs"] == 4 and report["items"] == 2
-    assert set(report["best"]) == {"hidden_layers", "hidden_units", "learning_rate",
-                                   "batch_size", "epochs", "l2", "item", "label"}
+    assert report["configs"] == 4 and report["items"] == 2 and report["seeds"] == [0, 1]
+    assert report["verdict"].startswith(("distinguishable", "not distinguishable"))
+    assert report["single_seed"]["seed"] == 0
+    best_seeds = report["best"]["val_accuracy_seeds"]
+    assert search["val_accuracy"] == pytest.approx(np.mean(best_seeds), abs=1e-5)
     results = (small_repo / "reports/search_results.csv").read_text().splitlines()
     assert results[0] == ("label,hidden_layers,hidden_units,learning_rate,batch_size,l2,epochs,"
-                          "val_accuracy,val_loss") and len(results) == 5
+                          "val_accuracy,std,ci95,val_loss,p_vs_best,distinguishable,"
+                          "val_accuracy_seeds") and len(results) == 5
     for item in ("layers1-units8-lr0.05-batch256-l2_0.001",
                  "layers2-units8-lr0.05-batch256-l2_0.001"):
         curve = (small_repo / "plots/search" / f"{item}.csv").read_text().splitlines()
         assert curve[0] == "epoch,train_loss,val_loss,train_accuracy,val_accuracy"
         assert len(curve) == 3
-    for model in ("scratch", "keras"):
-        test = json.loads((small_repo / f"metrics/test_{model}.json").read_text())
-        assert set(test) == {"test_loss", "test_accuracy"}
-        assert 0.2 < test["test_accuracy"] <= 1.0
-        details = json.loads((small_repo / f"reports/test_{model}.json").read_text())
-        assert len(details["per_class_accuracy"]) == 10
-    seeds = json.loads((small_repo / "metrics/test_seeds.json").read_text())
-    assert set(seeds) == {"test_accuracy", "test_accuracy_std"}  # the mean over the seeds
-    assert seeds["test_accuracy_std"] >= 0
-    per_seed = json.loads((small_repo / "reports/test_seeds.json").read_text())["test_accuracy"]
-    assert list(per_seed) == ["1", "2"]
-    assert seeds["test_accuracy"] == pytest.approx(np.mean(list(per_seed.values())), abs=1e-6)
-    epochs = report["best"]["epochs"]
-    for seed in (1, 2):
-        curve = (small_repo / f"plots/seeds/seed{seed}.csv").read_text().splitlines()
-        assert curve[0] == "epoch,train_loss,val_loss,train_accuracy,val_accuracy"
-        assert len(curve) == 1 + epochs
+        models = sorted(p.name for p in (small_repo / "models/search" / item).glob("*.keras"))
+        assert models == [f"model_seed{s}_e{e}.keras" for s in (0, 1) for e in (1, 2)]
+    assert sorted(p.name for p in (small_repo / "models/best").iterdir()) == [
+        "config.json", "history.csv", "model_seed0.keras", "model_seed1.keras"]
+    scratch = json.loads((small_repo / "metrics/test_scratch.json").read_text())
+    assert set(scratch) == {"test_loss", "test_accuracy"} and 0.2 < scratch["test_accuracy"] <= 1
+    keras_test = json.loads((small_repo / "metrics/test_keras.json").read_text())
+    assert set(keras_test) == {"test_accuracy", "accuracy_std", "test_loss"}
+    details = json.loads((small_repo / "reports/test_keras.json").read_text())
+    assert list(details["test_accuracy"]) == ["0", "1"] and len(details["per_class_accuracy"]) == 10
+    assert keras_test["test_accuracy"] == pytest.approx(
+        np.mean(list(details["test_accuracy"].values())), abs=1e-6)
+    assert len(json.loads((small_repo / "reports/test_scratch.json").read_text())
+               ["per_class_accuracy"]) == 10
     confusion = (small_repo / "plots/confusion_keras.csv").read_text().splitlines()
     assert confusion[0] == "actual,predicted" and len(confusion) == 10_001
     final = (small_repo / "plots/final_history.csv").read_text().splitlines()
-    assert final[0] == "epoch,train_loss,val_loss" and len(final) == 1 + epochs
+    assert final[0] == "epoch,train_loss,val_loss" and len(final) == 1 + report["best"]["epochs"]
     assert (small_repo / "plots/search_results.png").stat().st_size > 5_000
 
 
 def test_landscape_writes_metrics_grids_and_images(small_repo):
     land = json.loads((small_repo / "metrics/landscape.json").read_text())
-    assert set(land) == {"variance_axis1", "variance_axis2", "loss_min"}
-    assert 0 < land["variance_axis2"] <= land["variance_axis1"] <= 1
+    assert set(land) == {"plane_variance", "loss_min"}
     report = json.loads((small_repo / "reports/landscape.json").read_text())
+    pc1, pc2 = report["explained_variance"]
+    assert 0 < pc2 <= pc1 and pc1 + pc2 <= 1
+    assert land["plane_variance"] == pytest.approx(pc1 + pc2, abs=1e-5)
     assert {"explained_variance", "loss_min", "loss_max", "trajectory_gap",
             "off_plane"} <= set(report)
     assert 0 < report["loss_min"] == land["loss_min"] < report["loss_max"]
@@ -123,8 +127,8 @@ def test_metrics_show_is_a_short_readable_table(small_repo):
     assert max(map(len, lines)) <= 200, out
     numbers = sum(cell != "-" for line in lines[1:] for cell in line.split()[1:])
     assert 13 <= numbers <= 17, out
-    row = next(ln for ln in lines if ln.startswith("metrics/gradcheck.json"))
-    assert float(row.split()[1]) < -6, row  # log10 of ~1e-8
+    row = next(ln for ln in lines if ln.startswith("metrics/gradcheck.json")).split()
+    assert float(row[lines[0].split().index("log10_grad_error")]) < -6, row  # log10 of ~1e-8
 
 
 def test_no_tensorflow_log_line_reaches_the_terminal(small_repo):
@@ -324,7 +328,7 @@ ACCEPTED = [  # params DVC reads as valid, which the stages must accept too
      "train_scratch: val accuracy"),
     ("whole number in a float axis", dict(search={"l2": [0]}), "select", "best of 4"),
     ("a diverged item", dict(search={"learning_rate": [0.05, 1e30]}), "select",
-     "left out 2 diverged item(s)"),
+     "left out 2 item(s) with a diverged seed"),
     ("a dead model", dict(scratch={"learning_rate": 100.0}), "train_scratch",
      "is no better than chance (1/10)"),
 ]
@@ -353,14 +357,14 @@ def test_stage_scripts_report_misuse_and_broken_inputs_in_one_line(small_repo, t
                     "prepare: error: expected 2 arguments, got 1. Usage: python -m stages.prepare")
     broken = tmp_path / "broken"
     shutil.copytree(small_repo / "models/best", broken)
-    (broken / "model.keras").write_bytes(b"not a zip")
+    (broken / "model_seed0.keras").write_bytes(b"not a zip")
     scratch = tmp_path / "scratch"
     scratch.mkdir()
     (scratch / "model.npz").write_bytes(b"PK\x03\x04 truncated")
     for argv, line in [
         (("stages.evaluate_keras", "data/prepared", str(broken), str(tmp_path / "m"),
           str(tmp_path / "r"), str(tmp_path / "c.csv"), str(tmp_path / "h.csv")),
-         "model.keras: cannot load the Keras model"),
+         "model_seed0.keras: cannot load the Keras model"),
         (("stages.evaluate_scratch", "data/prepared", str(scratch), str(tmp_path / "m"),
           str(tmp_path / "r"), str(tmp_path / "c.csv")),
          "model.npz: cannot load the scratch model"),
@@ -411,8 +415,8 @@ def test_plots_page_renders_every_plot_offline(small_repo, tmp_path):
     html = (out / "index.html").read_text()
     assert not re.findall(r"<script[^>]+src=", html), "the page loads a script from elsewhere"
     ids = re.findall(r"vegaEmbed\('#([\w-]+)'", html)
-    expected = {"scratch_loss", "scratch_accuracy", "final_history", "plots_seeds_seed1_csv",
-                "plots_seeds_seed2_csv", "plots_confusion_scratch_csv", "plots_confusion_keras_csv",
+    expected = {"scratch_loss", "scratch_accuracy", "final_history",
+                "plots_confusion_scratch_csv", "plots_confusion_keras_csv",
                 *(f"plots_search_layers{n}-units8-lr0_05-batch256-l2_0_001_csv" for n in (1, 2))}
     assert expected <= set(ids), ids  # and the curves of items earlier tests left behind
     dom = rendered_dom(out / "index.html")

@@ -33,3 +33,23 @@ def test_surface_and_contour_draw(tmp_path):
     plotting.contour(tmp_path / "c.png", A, B, loss, coords, ("PC1", "PC2"), "t")
     for name in ("s.png", "c.png"):
         assert (tmp_path / name).read_bytes()[:8] == PNG
+
+
+def test_ranking_with_intervals_keeps_the_given_order(tmp_path, monkeypatch):
+    """Bars in rank order (the best first, on top), with their intervals; not sorted again, so a
+    winner chosen on a tie-break stays on top."""
+    drawn = {}
+    real_barh = plotting.plt.Axes.barh
+
+    def barh(self, y, width, **kwargs):
+        drawn.update(width=list(width), color=kwargs["color"], xerr=kwargs.get("xerr"))
+        return real_barh(self, y, width, **kwargs)
+
+    monkeypatch.setattr(plotting.plt.Axes, "barh", barh)
+    path = tmp_path / "r.png"
+    plotting.ranking(path, ["best", "tie", "worse"], [0.88, 0.88, 0.80], "acc", "t",
+                     errors=[0.01, 0.02, 0.005], tied=[True, True, False], alpha=0.05)
+    assert path.read_bytes()[:8] == PNG
+    assert drawn["width"] == [0.80, 0.88, 0.88]  # bottom to top
+    assert list(drawn["color"]) == ["tab:gray", "#f7c48f", "tab:orange"]
+    assert list(drawn["xerr"]) == [0.005, 0.02, 0.01]

@@ -24,12 +24,15 @@ from fmnist_mlp.search import (
 )
 
 
-def fake_item(root, trial, scores):
-    """An item directory as the search stage leaves it; scores: {epoch: (val_acc, val_loss)}."""
+def fake_item(root, trial, scores, seeds=(0,)):
+    """An item directory as the search stage leaves it; scores: {epoch: (val_acc, val_loss)}
+    of every seed, or {epoch: [(val_acc, val_loss) per seed]}."""
     item_dir = root / trial.name
     item_dir.mkdir(parents=True)
-    by_epoch = {e: {"val_accuracy": a, "val_loss": loss} for e, (a, loss) in scores.items()}
-    write_item_metrics(item_dir / "metrics.json", trial, by_epoch)
+    runs = {seed: {e: {"val_accuracy": v[i][0] if isinstance(v, list) else v[0],
+                       "val_loss": v[i][1] if isinstance(v, list) else v[1]}
+                   for e, v in scores.items()} for i, seed in enumerate(seeds)}
+    write_item_metrics(item_dir / "metrics.json", trial, runs)
     return item_dir
 
 
@@ -68,7 +71,7 @@ def test_selection_prefers_accuracy_then_loss_then_grid_order(tmp_path):
     fake_item(tmp_path, a, {20: (0.88, 0.40), 40: (0.87, 0.38)})
     fake_item(tmp_path, b, {20: (0.86, 0.41), 40: (0.88, 0.35)})
     # When the current grid is read and the best configuration selected
-    items = [read_item(tmp_path / t.name, t, (20, 40)) for t in (a, b)]
+    items = [read_item(tmp_path / t.name, t, (20, 40), (0,)) for t in (a, b)]
     rows = configurations(items)
     best = select_best(rows)
     # Then the lower validation loss breaks the tie
@@ -87,7 +90,7 @@ def test_stale_directories_are_ignored(tmp_path):
     fake_item(tmp_path, current, {2: (0.80, 0.5)})
     fake_item(tmp_path, Trial(9, 99, 0.05, 64, 0.001), {2: (0.99, 0.1)})
     # When only the current grid is read
-    items = [read_item(tmp_path / t.name, t, cfg.epochs) for t in expand_grid(cfg)]
+    items = [read_item(tmp_path / t.name, t, cfg.epochs, (0,)) for t in expand_grid(cfg)]
     # Then the stale item plays no part
     assert select_best(configurations(items))["item"] == current.name
 
@@ -95,7 +98,7 @@ def test_stale_directories_are_ignored(tmp_path):
 def test_missing_item_is_a_clear_error(tmp_path):
     trial = Trial(3, 30, 0.05, 64, 0.001)
     with pytest.raises(DataError, match=f"{trial.name}/metrics.json: missing"):
-        read_item(tmp_path / trial.name, trial, (20,))
+        read_item(tmp_path / trial.name, trial, (20,), (0,))
 
 
 @pytest.mark.parametrize("content", [
@@ -103,14 +106,17 @@ def test_missing_item_is_a_clear_error(tmp_path):
     json.dumps({"trial": {}, "epochs": {}}),
     json.dumps({"trial": {"hidden_layers": 3, "hidden_units": 30, "learning_rate": 0.05,
                           "batch_size": 64, "l2": 0.001},
-                "epochs": {"40": {"val_accuracy": 0.9, "val_loss": 0.3}}}),
+                "seeds": {"0": {"epochs": {"40": {"val_accuracy": 0.9, "val_loss": 0.3}}}}}),
+    json.dumps({"trial": {"hidden_layers": 3, "hidden_units": 30, "learning_rate": 0.05,
+                          "batch_size": 64, "l2": 0.001},
+                "seeds": {"1": {"epochs": {"20": {"val_accuracy": 0.9, "val_loss": 0.3}}}}}),
 ])
 def test_malformed_item_names_the_file(tmp_path, content):
     trial = Trial(3, 30, 0.05, 64, 0.001)
     (tmp_path / trial.name).mkdir()
     (tmp_path / trial.name / "metrics.json").write_text(content)
     with pytest.raises(DataError, match="metrics.json: malformed item metrics"):
-        read_item(tmp_path / trial.name, trial, (20,))
+        read_item(tmp_path / trial.name, trial, (20,), (0,))
 
 
 def test_item_recording_another_trial_is_rejected(tmp_path):
@@ -118,7 +124,7 @@ def test_item_recording_another_trial_is_rejected(tmp_path):
     fake_item(tmp_path, other, {20: (0.8, 0.5)})
     (tmp_path / other.name).rename(tmp_path / trial.name)
     with pytest.raises(DataError, match="records"):
-        read_item(tmp_path / trial.name, trial, (20,))
+        read_item(tmp_path / trial.name, trial, (20,), (0,))
 
 
 def test_empty_grid_cannot_be_selected():
@@ -149,18 +155,18 @@ def test_diverged_items_have_no_configuration_and_are_named(tmp_path):
     fake_item(tmp_path, good, {2: (0.8, 0.5)})
     (tmp_path / wild.name).mkdir()
     write_item_metrics(tmp_path / wild.name / "metrics.json", wild,
-                       diverged={"epoch": 1, "loss": "nan", "val_loss": "nan"})
-    items = [read_item(tmp_path / t.name, t, (2,)) for t in (good, wild)]
+                       {0: {"diverged": {"epoch": 1, "loss": "nan", "val_loss": "nan"}}})
+    items = [read_item(tmp_path / t.name, t, (2,), (0,)) for t in (good, wild)]
     assert [r["item"] for r in configurations(items)] == [good.name]
     assert divergence(wild, items[1]["diverged"]) == \
-        f"{wild.name} (loss nan, val_loss nan at epoch 1)"
+        f"{wild.name} (seed 0: loss nan, val_loss nan at epoch 1)"
 
 
 def test_labels_show_only_the_axes_that_vary():
     cfg = section(SearchConfig)  # the seed's grid: lr and l2 are the same for every item
     assert varying(cfg) == ("hidden_layers", "hidden_units", "batch_size", "epochs")
-    items = [{"trial": Trial(3, 40, 0.05, 128, 0.001), "epochs": {40: {"val_accuracy": 0.9,
-                                                                     "val_loss": 0.3}}}]
+    items = [{"trial": Trial(3, 40, 0.05, 128, 0.001), "diverged": {},
+              "seeds": {0: {40: {"val_accuracy": 0.9, "val_loss": 0.3}}}}]
     (row,) = configurations(items, varying(cfg))
     assert row["label"] == "layers 3, units 40, batch 128, epochs 40"
     assert configurations(items)[0]["label"] == \

@@ -1,0 +1,94 @@
+"""Statistics over seeds and the multi-seed selection, on hand-made results with known answers."""
+
+import math
+
+import pytest
+from conftest import section
+from test_search import fake_item
+
+from fmnist_mlp.config import SearchConfig
+from fmnist_mlp.search import Trial, compare, configurations, read_item, select_best
+from fmnist_mlp.stats import paired_p, summary
+
+SEEDS = (0, 1, 2)
+
+
+def test_summary_mean_std_and_t_interval():
+    s = summary([0.80, 0.82, 0.84])
+    assert s["mean"] == pytest.approx(0.82) and s["std"] == pytest.approx(0.02)
+    # t(0.975, 2) = 4.302653: half-width 4.302653 * 0.02 / sqrt(3)
+    assert s["ci95"] == pytest.approx(4.302653 * 0.02 / math.sqrt(3), rel=1e-6)
+    assert summary([0.5]) == {"mean": 0.5, "std": 0.0, "ci95": 0.0, "n": 1}
+
+
+def test_paired_p_known_values():
+    # differences 0.01, 0.02, 0.03: t = mean/(sd/sqrt(3)) = 0.02/(0.01/sqrt 3) = 3.4641, df 2
+    assert paired_p([0.91, 0.92, 0.93], [0.90, 0.90, 0.90]) == pytest.approx(0.07418, abs=1e-4)
+    assert paired_p([0.9, 0.8, 0.7], [0.9, 0.8, 0.7]) == 1.0  # a tie
+    assert paired_p([0.91, 0.81, 0.71], [0.9, 0.8, 0.7]) == 0.0  # every seed agrees
+    assert paired_p([0.9], [0.8]) == 1.0  # one seed: no test
+
+
+def ranked(tmp_path, scores_by_trial, alpha=0.05):
+    items = []
+    for trial, scores in scores_by_trial.items():
+        fake_item(tmp_path, trial, scores, SEEDS)
+        items.append(read_item(tmp_path / trial.name, trial, tuple(scores), SEEDS))
+    rows = configurations(items)
+    best = select_best(rows)
+    return compare(rows, best, alpha), best
+
+
+A, B, C = (Trial(3, u, 0.05, 64, 0.001) for u in (30, 40, 50))
+
+
+def test_a_clear_winner_is_distinguishable(tmp_path):
+    rows, best = ranked(tmp_path, {
+        A: {20: [(0.80, 0.5), (0.81, 0.5), (0.79, 0.5)]},
+        B: {20: [(0.88, 0.4), (0.885, 0.4), (0.875, 0.4)]}})
+    assert best["item"] == B.name and best["val_accuracy"] == pytest.approx(0.88)
+    (other,) = [r for r in rows if r["item"] == A.name]
+    assert other["p_vs_best"] < 0.01 and other["distinguishable"]
+    assert other["std"] == pytest.approx(0.01) and other["ci95"] > 0
+
+
+def test_a_winner_within_noise_is_not_distinguishable(tmp_path):
+    # B wins on the mean only because of seed 1; the differences +0.01, +0.02, -0.02 are noise
+    rows, best = ranked(tmp_path, {
+        A: {20: [(0.86, 0.4), (0.85, 0.4), (0.87, 0.4)]},
+        B: {20: [(0.87, 0.4), (0.87, 0.4), (0.85, 0.4)]}})
+    assert best["item"] == B.name
+    (other,) = [r for r in rows if r["item"] == A.name]
+    assert 0.5 < other["p_vs_best"] <= 1 and not other["distinguishable"]
+
+
+def test_ties_go_to_lower_loss_then_grid_order_and_are_not_distinguishable(tmp_path):
+    same = {20: [(0.85, 0.4), (0.86, 0.4), (0.87, 0.4)]}
+    rows, best = ranked(tmp_path, {A: same, B: same,
+                                   C: {20: [(0.85, 0.3), (0.86, 0.3), (0.87, 0.3)]}})
+    assert best["item"] == C.name  # equal accuracy: the lower mean loss
+    assert all(r["p_vs_best"] == 1.0 and not r["distinguishable"] for r in rows)
+    rows, best = ranked(tmp_path / "again", {A: same, B: same})
+    assert best["item"] == A.name  # a full tie: grid order
+
+
+def test_the_first_seed_alone_is_the_single_run_protocol(tmp_path):
+    """With seeds=(0,) the rows are seed 0's own figures: the seed's single-run selection."""
+    scores = {A: {20: [(0.89, 0.4), (0.80, 0.5), (0.80, 0.5)]},
+              B: {20: [(0.86, 0.4), (0.87, 0.4), (0.87, 0.4)]}}
+    items = []
+    for trial, s in scores.items():
+        fake_item(tmp_path, trial, s, SEEDS)
+        items.append(read_item(tmp_path / trial.name, trial, (20,), SEEDS))
+    assert select_best(configurations(items))["item"] == B.name  # over 3 seeds
+    single = select_best(configurations(items, seeds=(0,)))
+    assert (single["item"], single["val_accuracy"]) == (A.name, 0.89)
+
+
+def test_seeds_must_be_distinct_and_alpha_a_level():
+    from fmnist_mlp.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="search.seeds: expected a non-empty list of distinct"):
+        section(SearchConfig, seeds=[0, 0])
+    with pytest.raises(ConfigError, match="search.alpha: expected a value between 0 and 1"):
+        section(SearchConfig, alpha=1.5)
