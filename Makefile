@@ -7,7 +7,7 @@ DATASET_DIR := /usr/share/datasets/fashion-mnist
 RUN := PATH=$(CURDIR)/$(BIN):$$PATH
 
 PLOTS_PAGE := .dvc/plots_page.html
-.PHONY: setup dataset browser repro test lint bench verify exp exp-show lock clean
+.PHONY: setup dataset browser repro test lint bench verify exp exp-show search-cluster lock clean
 
 # Exactly the pinned packages (requirements.lock); the venv is rebuilt whenever the lock changes.
 $(BIN)/activate: requirements.lock
@@ -70,6 +70,13 @@ exp: setup
 # The experiments side by side: the params and metrics that differ between them, as a table.
 exp-show: setup
 	@$(RUN) dvc exp show --md --only-changed --drop '^(data|models|plots|stages|fmnist_mlp)/'
+
+# The search's items on a Dask cluster, then the rest here (python -m fmnist_mlp.cluster):
+# REMOTE=<DVC remote name>, SCHEDULER=tcp://HOST:8786 (default: a local cluster of this machine).
+search-cluster: setup
+	@test -n "$(REMOTE)" || { echo "make search-cluster: set REMOTE=<a DVC remote's name>" \
+		"(dvc remote add -d NAME URL)" >&2; exit 2; }
+	$(RUN) python -m fmnist_mlp.cluster --remote $(REMOTE) $(if $(SCHEDULER),--scheduler $(SCHEDULER))
 
 # Pin the packages of the current venv (after changing pyproject.toml's dependencies).
 lock: setup

@@ -38,6 +38,7 @@ from pathlib import Path
 MATRIX = "search"  # the matrix stage whose items the cluster runs
 UPSTREAM = ("fetch", "prepare")  # what the items depend on, pushed by the coordinator
 KEEP_TRACKED = ("params.yaml", "dvc.lock", "metrics/", "plots/")  # may differ from the commit
+WAIT = 60  # seconds for a scheduler and its first worker to answer
 CACHE = "dvc-cache"  # one DVC cache per worker machine, under the work dir: data pulled once
 
 
@@ -75,7 +76,7 @@ def run_item(item: str, repo: str, commit: str, params: str, remote: str, remote
         worker = get_worker().address
     except ValueError:  # called outside a worker
         worker = "local"
-    base = Path(workdir or tempfile.gettempdir())
+    base = Path(workdir or Path(tempfile.gettempdir()) / "fmnist-cluster")
     base.mkdir(parents=True, exist_ok=True)
     clone = Path(tempfile.mkdtemp(prefix=f"{item.replace('@', '-')}-", dir=base))
     start = time.perf_counter()
@@ -177,7 +178,13 @@ def coordinate(root: Path, remote: str, scheduler: str | None = None, workers: i
     args = (repo or default_repo(root, scheduler), commit, (root / "params.yaml").read_text(),
             remote, url)
     if scheduler:
-        cluster, client = None, Client(scheduler)
+        try:
+            cluster, client = None, Client(scheduler, timeout=WAIT)
+            client.wait_for_workers(1, timeout=WAIT)
+        except (OSError, TimeoutError) as e:
+            raise ClusterError(f"--scheduler {scheduler}: no scheduler with a worker answered "
+                               f"within {WAIT} s ({type(e).__name__}); start `dask scheduler` "
+                               f"and `dask worker {scheduler}`") from None
     else:
         n = workers or len(os.sched_getaffinity(0))
         cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
@@ -192,7 +199,7 @@ def coordinate(root: Path, remote: str, scheduler: str | None = None, workers: i
         if cluster is not None:
             cluster.close()
     trained = sum(d["trained"] for d in done)
-    log(f"{len(done)} items done ({trained} trained, {len(done) - trained} from the remote's "
+    log(f"{len(done)} items done ({trained} trained, {len(done) - trained} restored from the "
         f"run-cache); assembling with `dvc repro --pull`")
     output = run(dvc("repro", "--pull"), root, env)
     ran = [ln.split("'")[1] for ln in output.splitlines() if ln.startswith("Running stage '")]
@@ -215,7 +222,8 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--scheduler", help="tcp://HOST:8786 (default: a local cluster)")
     parser.add_argument("--workers", type=int, help="local cluster size (default: cores)")
     parser.add_argument("--repo", help="git URL the workers clone (default: this repository)")
-    parser.add_argument("--workdir", help="where workers make their clones (default: tmp)")
+    parser.add_argument("--workdir", help="where workers make their clones and keep their DVC "
+                                          "cache (default: <tmp>/fmnist-cluster)")
     args = parser.parse_args(argv)
     try:
         coordinate(Path.cwd(), args.remote, args.scheduler, args.workers, args.repo,

@@ -3,6 +3,7 @@ a grid of 4 items, 2 epochs, 3 000 images."""
 
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -49,7 +50,7 @@ def ran(tmp_path_factory):
 def test_every_item_is_computed_by_a_worker_and_none_retrained_here(ran):
     repo, base, result = ran
     assert result.returncode == 0, result.stderr
-    assert "4 items done (4 trained, 0 from the remote's run-cache)" in result.stderr
+    assert "4 items done (4 trained, 0 restored from the run-cache)" in result.stderr
     ran_here = next(ln for ln in result.stderr.splitlines() if "ran here:" in ln)
     assert "search@" not in ran_here and "select" in ran_here, ran_here
     assert "up to date" in run_dvc(repo, "status").stdout
@@ -70,16 +71,43 @@ def test_a_rerun_computes_nothing_new(ran):
     repo, base, _ = ran
     again = cluster(repo, base / "remote")
     assert again.returncode == 0, again.stderr
-    assert "4 items done (0 trained, 4 from the remote's run-cache)" in again.stderr
+    assert "4 items done (0 trained, 4 restored from the run-cache)" in again.stderr
 
 
 def test_a_failing_item_is_named_and_nothing_is_assembled(tmp_path):
     """An item too large for any worker's memory fails twice (one retry); the run stops."""
     repo = committed_copy(tmp_path / "repo", **{**GRID, "search": {
         **GRID["search"], "hidden_layers": [1], "hidden_units": [8, 10 ** 9]}})
-    result = cluster(repo, tmp_path / "remote")
+    result = cluster(repo, tmp_path / "remote", "--workdir", str(tmp_path / "work"))
     assert result.returncode == 1, result.stderr
     line = next(ln for ln in result.stderr.splitlines() if ln.startswith("cluster: error:"))
     assert "1 of 2 item(s) failed twice, nothing assembled: search@1-1000000000-" in line, line
     assert "Traceback" not in result.stderr
     assert not (repo / "models/best").exists()
+
+
+def test_the_readme_recipe_with_a_scheduler_and_workers(tmp_path):
+    """`dask scheduler` and `dask worker` started as the README says, on this machine."""
+    repo = committed_copy(tmp_path / "repo", **{**GRID, "search": {**GRID["search"],
+                                                                   "hidden_units": [8]}})
+    bin_dir = os.path.dirname(sys.executable)
+    port = "8799"
+    scheduler = subprocess.Popen([f"{bin_dir}/dask", "scheduler", "--port", port,
+                                  "--no-dashboard"], stdout=subprocess.DEVNULL,
+                                 stderr=subprocess.DEVNULL)
+    worker = subprocess.Popen([f"{bin_dir}/dask", "worker", f"tcp://127.0.0.1:{port}",
+                               "--nworkers", "2", "--nthreads", "1", "--no-dashboard"],
+                              cwd=repo, env=dict(os.environ, PYTHONPATH="."),
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        result = cluster(repo, tmp_path / "remote", "--scheduler", f"tcp://127.0.0.1:{port}")
+    finally:
+        worker.terminate()
+        scheduler.terminate()
+        worker.wait(30)
+        scheduler.wait(30)
+    assert result.returncode == 0, result.stderr
+    assert re.search(r"2 items on [12] worker\(s\) at tcp://127.0.0.1:8799", result.stderr)
+    assert "2 items done" in result.stderr
+    ran_here = next(ln for ln in result.stderr.splitlines() if "ran here:" in ln)
+    assert "search@" not in ran_here and "select" in ran_here, ran_here
