@@ -42,7 +42,8 @@ def warn_stale(root: Path, names: set[str]) -> None:
                             f"hash; remove them for a dvc.lock like a fresh clone's")
 
 
-def verdict(best: dict, runner_up: dict | None, alpha: float, seeds: int) -> str:
+def verdict(runner_up: dict | None, alpha: float, seeds: int) -> str:
+    """The winner against the runner-up, in words."""
     if runner_up is None:
         return "the only configuration"
     if seeds < 2:
@@ -77,7 +78,7 @@ def main(search_root: Path, curves_root: Path, metrics_path: Path, report_path: 
     single = select_best(configurations(items, shown, seeds=cfg.seeds[:1]))
     constant = label({k: getattr(cfg, k)[0] for k in LABELS},
                      tuple(k for k in LABELS if k not in shown))
-    said = verdict(best, runner_up, cfg.alpha, len(cfg.seeds))
+    said = verdict(runner_up, cfg.alpha, len(cfg.seeds))
     with stage.outputs(metrics_path, report_path, results_path, results_png, best_dir):
         best_dir.mkdir(parents=True, exist_ok=True)
         for seed in cfg.seeds:
