@@ -8,7 +8,6 @@ DVC remote in a temporary directory. Both end with the same dvc.lock (checked).
 Usage: python -m bench.cluster [SEED ...]
 """
 
-import os
 import subprocess
 import sys
 import tempfile
@@ -16,6 +15,8 @@ import time
 from pathlib import Path
 
 import yaml
+
+from fmnist_mlp.cluster import stage_env
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -31,9 +32,8 @@ def clone(dest: Path, seeds: list[int]) -> Path:
 
 
 def timed(argv: list[str], cwd: Path) -> float:
-    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}:{os.environ['PATH']}")
     start = time.perf_counter()
-    subprocess.run(argv, cwd=cwd, check=True, env=env, stdout=subprocess.DEVNULL,
+    subprocess.run(argv, cwd=cwd, check=True, env=stage_env(), stdout=subprocess.DEVNULL,
                    stderr=subprocess.DEVNULL)
     return time.perf_counter() - start
 

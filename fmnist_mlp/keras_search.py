@@ -2,9 +2,10 @@
 checkpointing at every listed epoch.
 
 The seeds run one after the other in one process (TensorFlow starts once per item). Training
-them as independent branches of one model was measured too: branch 0 came out bit-identical to
-the single run, but an epoch of 3 branches took 3.1x one model's on this CPU-bound MLP (2.9x with
-2 inter-op threads), no faster than running the seeds in turn (bench/search.py)."""
+them as independent branches of one model was measured once, by hand, before choosing: branch 0
+came out bit-identical to the single run, but an epoch of 3 branches took 3.1x one model's on
+this CPU-bound MLP (2.9x with 2 inter-op threads), no faster than running the seeds in turn.
+bench/search.py measures the seeds in turn against a single seed."""
 
 from __future__ import annotations
 
@@ -50,7 +51,6 @@ class Checkpoints(keras.callbacks.Callback):
             self.progress.set_postfix(seed=self.seed, val_acc=f"{logs.get('val_accuracy', 0):.4f}")
 
 
-
 def log_probs(model: keras.Model, X: np.ndarray) -> np.ndarray:
     """Log-probabilities (N, C) of a trained model, in float64 (clipped away from log 0)."""
     probs = model.predict(X, batch_size=FORWARD_BATCH, verbose=0)  # (N, C)
@@ -82,13 +82,9 @@ def fit(trial: Trial, train: Split, val: Split | None, epochs: int, seed: int,
 
 
 def mean_rows(runs: list[list[dict]]) -> list[dict]:
-    """Per-epoch mean over the runs (each a list of rows by epoch) that reached that epoch."""
-    rows = []
-    for i in range(max(map(len, runs))):
-        reached = [run[i] for run in runs if len(run) > i]
-        rows.append({"epoch": i + 1, **{c: float(np.mean([r[c] for r in reached]))
-                                        for c in HISTORY_COLUMNS[1:]}})
-    return rows
+    """Per-epoch mean over runs of equal length (each a list of rows by epoch)."""
+    return [{"epoch": i + 1, **{c: float(np.mean([run[i][c] for run in runs]))
+                                for c in HISTORY_COLUMNS[1:]}} for i in range(len(runs[0]))]
 
 
 def train_item(trial: Trial, train: Split, val: Split, epochs: tuple[int, ...],

@@ -183,10 +183,14 @@ def compare(rows: list[dict], best: dict, alpha: float) -> list[dict]:
     return out
 
 
+def rank(rows: list[dict]) -> list[dict]:
+    """The rows best first: highest (mean) validation accuracy; ties go to the lower (mean)
+    validation loss, then to the earlier row (grid order, fewer epochs first: a stable sort)."""
+    return sorted(rows, key=lambda r: (-r["val_accuracy"], r["val_loss"]))
+
+
 def select_best(rows: list[dict]) -> dict:
-    """Highest (mean) validation accuracy; ties go to the lower (mean) validation loss, then to
-    the earlier row (grid order, fewer epochs first)."""
+    """The first of ``rank(rows)``."""
     if not rows:
         raise DataError("no configuration to select from: the search grid is empty")
-    return min(enumerate(rows), key=lambda ir: (-ir[1]["val_accuracy"], ir[1]["val_loss"],
-                                                ir[0]))[1]
+    return rank(rows)[0]

@@ -25,6 +25,7 @@ from fmnist_mlp.search import (
     divergence,
     expand_grid,
     label,
+    rank,
     read_item,
     select_best,
     varying,
@@ -68,12 +69,9 @@ def main(search_root: Path, curves_root: Path, metrics_path: Path, report_path: 
         stage.log("select", f"left out {len(diverged)} item(s) with a diverged seed: "
                             f"{'; '.join(diverged)}")
     shown = varying(cfg)
-    ranked = configurations(items, shown)
-    winner = select_best(ranked)
-    rows = compare(ranked, winner, cfg.alpha)
-    best = rows[ranked.index(winner)]
-    others = sorted((r for r in rows if r is not best),
-                    key=lambda r: (-r["val_accuracy"], r["val_loss"]))
+    grid_rows = configurations(items, shown)
+    rows = compare(grid_rows, select_best(grid_rows), cfg.alpha)  # grid order
+    best, *others = rank(rows)  # stable: the same winner as select_best
     runner_up = others[0] if others else None
     single = select_best(configurations(items, shown, seeds=cfg.seeds[:1]))
     constant = label({k: getattr(cfg, k)[0] for k in LABELS},
@@ -110,7 +108,7 @@ def main(search_root: Path, curves_root: Path, metrics_path: Path, report_path: 
             {**{k: r[k] for k in RESULT_COLUMNS[:-1]},
              "val_accuracy_seeds": " ".join(f"{v:.6g}" for v in r["val_accuracy_seeds"])}
             for r in rows], RESULT_COLUMNS)
-        ranks = [best, *others]
+        ranks = [best, *others]  # rank order for the figure
         plotting.ranking(
             results_png, [r["label"] for r in ranks], [r["val_accuracy"] for r in ranks],
             "validation accuracy, mean over the seeds with its 95 % interval",
