@@ -39,8 +39,9 @@ browser:
 
 setup: $(BIN)/activate $(PLOTS_PAGE) dataset
 
+# The search's items side by side on every core, then `dvc repro` (fmnist_mlp/repro.py).
 repro: setup
-	$(RUN) dvc repro
+	$(RUN) python -m fmnist_mlp.repro
 	$(RUN) dvc metrics show
 
 test: setup browser

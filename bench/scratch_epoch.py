@@ -29,9 +29,9 @@ def worker(what: str, epochs: int) -> list[float]:
 
     import numpy as np
 
-    from fmnist_mlp.config import ScratchConfig, load_section
     from fmnist_mlp.data import load_split
-    from fmnist_mlp.scratch import initial_params, layer_sizes
+    from fmnist_mlp.params import load_section
+    from fmnist_mlp.scratch import ScratchConfig, initial_params, layer_sizes
     from fmnist_mlp.sgd import sgd
 
     cfg = load_section(ScratchConfig)
@@ -74,7 +74,8 @@ def run_side(name: str, epochs: int) -> float:
 
 
 def main(epochs: int = 5) -> None:
-    from fmnist_mlp.config import ScratchConfig, load_section
+    from fmnist_mlp.params import load_section
+    from fmnist_mlp.scratch import ScratchConfig
 
     cfg = load_section(ScratchConfig)
     times = {name: run_side(name, epochs) for name in SIDES}

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import yaml
 
-from fmnist_mlp.search import AXES, Trial, flag
+from fmnist_mlp.grid import AXES, Trial, flag
 
 ROOT = Path(__file__).resolve().parents[1]
 ITEMS = [Trial(3, 30, 0.05, 128, 0.001), Trial(3, 40, 0.05, 128, 0.001)]

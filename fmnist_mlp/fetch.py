@@ -22,6 +22,18 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from fmnist_mlp.errors import DataError
+from fmnist_mlp.params import Section
+
+
+@dataclass(frozen=True)
+class FetchConfig(Section):
+    SECTION = "fetch"
+    source_dir: str | None
+    package_dir: str
+    mirror_url: str
+
+
+DOWNLOAD_TIMEOUT = 300.0  # seconds one file's whole download may take: not a param (no bit)
 
 # SHA-256 and size of the decompressed files (shared/reference/fashion-mnist.sha256).
 EXPECTED = {
@@ -68,7 +80,7 @@ def download(url: str, timeout: float) -> bytes:
         while chunk := response.read1(1 << 16):
             buffer.write(chunk)
             if time.monotonic() > deadline:
-                raise TimeoutError(f"download not finished within fetch.timeout {timeout:g} s")
+                raise TimeoutError(f"download not finished within {timeout:g} s")
     return buffer.getvalue()
 
 
@@ -111,7 +123,7 @@ def verify(name: str, data: bytes, origin: str) -> None:
 
 
 def fetch_all(out_dir: Path, source_dir: Path | None, package_dir: Path | None,
-              mirror_url: str | None, timeout: float) -> dict:
+              mirror_url: str | None, timeout: float = DOWNLOAD_TIMEOUT) -> dict:
     """Write the four verified IDX files into ``out_dir``; return {name: origin}.
 
     On any error nothing is left at ``out_dir`` (the work happens in a temporary sibling).

@@ -17,6 +17,18 @@ from fmnist_mlp.mlp import (
     unpack,
     weight_mask,
 )
+from fmnist_mlp.params import Section, positive
+
+
+@dataclass(frozen=True)
+class GradcheckConfig(Section):
+    SECTION = "gradcheck"
+    samples: int
+    epsilon: float
+    tolerance: float
+
+    def validate(self) -> None:
+        positive(self, "samples", "epsilon", "tolerance")
 
 
 def log10_error(relative_error: float) -> float:

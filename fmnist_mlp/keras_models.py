@@ -14,10 +14,10 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import keras  # noqa: E402
-import numpy as np  # noqa: E402
 
 from fmnist_mlp.errors import DataError  # noqa: E402
-from fmnist_mlp.mlp import Sizes, unpack  # noqa: E402
+
+Sizes = tuple[int, ...]  # (n_in, h_1, ..., h_k, n_out), as mlp.py's
 
 FORWARD_BATCH = 4096  # batch of forward-only passes (validation, prediction): speed only
 
@@ -48,18 +48,6 @@ def build_mlp(sizes: Sizes, l2: float, learning_rate: float,
                   loss="categorical_crossentropy", metrics=["accuracy"],
                   steps_per_execution=steps_per_execution)
     return model
-
-
-def set_flat_weights(model: keras.Model, theta: np.ndarray, sizes: Sizes) -> None:
-    """Load the flat vector theta (P,) of ``mlp`` into the Keras model's Dense layers."""
-    for layer, (W, b) in zip(model.layers, unpack(theta, sizes), strict=True):
-        layer.set_weights([W, b])
-
-
-def get_flat_weights(model: keras.Model) -> np.ndarray:
-    """The model's Dense weights as one flat vector (P,), in ``mlp``'s layout."""
-    return np.concatenate([np.concatenate([w.ravel() for w in layer.get_weights()])
-                           for layer in model.layers])
 
 
 def deterministic(seed: int) -> None:

@@ -1,6 +1,10 @@
 """Training one search item in Keras: its configuration once per seed, each run for max(epochs),
 checkpointing at every listed epoch.
 
+Speed knobs are not params (they change no bit): each fit runs a whole epoch per execution
+(``steps_per_execution``: bench/search.py measures it against 50 steps, tests/test_keras_search.py
+checks the weights are identical), and validation runs in batches of FORWARD_BATCH.
+
 The seeds run one after the other in one process (TensorFlow starts once per item). Training
 them as independent branches of one model was measured once, by hand, before choosing: branch 0
 came out bit-identical to the single run, but an epoch of 3 branches took 3.1x one model's on
@@ -16,21 +20,25 @@ from pathlib import Path
 import numpy as np
 
 from fmnist_mlp.data import Split
+from fmnist_mlp.grid import Trial, checkpoint_name, write_item_metrics
 from fmnist_mlp.keras_models import FORWARD_BATCH, build_mlp, deterministic, keras, save_model
-from fmnist_mlp.search import Trial, checkpoint_name, write_item_metrics
-from fmnist_mlp.stage import stable, write_csv
+from fmnist_mlp.stage import write_csv
 
 HISTORY_COLUMNS = ("epoch", "train_loss", "val_loss", "train_accuracy", "val_accuracy")
+EXPLODED = 100.0  # a training loss this many times chance level's, ln(classes), has diverged
 
 
 class Checkpoints(keras.callbacks.Callback):
     """Saves the model at each listed epoch (1-based), times the training epochs (the seconds go
-    to timings/, never into an output) and stops at the first epoch with a non-finite loss,
-    noting it in ``diverged``."""
+    to timings/, never into an output) and stops at the first epoch whose loss is not finite or
+    has exploded (above EXPLODED x ln(classes), orders of magnitude above where training starts,
+    even while still finite), noting it in ``diverged``."""
 
-    def __init__(self, out_dir: Path, epochs: tuple[int, ...], seed: int, progress=None):
+    def __init__(self, out_dir: Path, epochs: tuple[int, ...], seed: int, classes: int,
+                 progress=None):
         super().__init__()
         self.out_dir, self.epochs, self.seed = Path(out_dir), set(epochs), seed
+        self.limit = EXPLODED * math.log(classes)
         self.progress = progress
         self.train_seconds = 0.0
         self.diverged: dict | None = None
@@ -41,8 +49,8 @@ class Checkpoints(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         self.train_seconds += time.perf_counter() - self.start
         losses = {k: float(v) for k, v in (logs or {}).items() if k.endswith("loss")}
-        if not all(map(math.isfinite, losses.values())):
-            self.diverged = {"epoch": epoch + 1, **{k: str(v) for k, v in losses.items()}}
+        if not all(math.isfinite(v) and v <= self.limit for v in losses.values()):
+            self.diverged = {"epoch": epoch + 1, **{k: f"{v:.6g}" for k, v in losses.items()}}
             self.model.stop_training = True
         elif epoch + 1 in self.epochs:
             save_model(self.model, self.out_dir / checkpoint_name(self.seed, epoch + 1))
@@ -68,13 +76,16 @@ def history_rows(history: dict, epochs: int) -> list[dict]:
 
 
 def fit(trial: Trial, train: Split, val: Split | None, epochs: int, seed: int,
-        steps_per_execution: int, callbacks=()) -> keras.callbacks.History:
+        callbacks=(), steps_per_execution: int | None = None) -> keras.callbacks.History:
     """The seed's model for ``trial``, trained on ``train`` and, unless ``val`` is None, validated
     on it each epoch (in batches of FORWARD_BATCH: a forward pass needs no small batches, and at
-    the training batch size validation would cost about as much as training)."""
+    the training batch size validation would cost about as much as training). One execution
+    runs a whole epoch unless ``steps_per_execution`` says otherwise (benches and tests): the
+    fastest, and the same bits as one step at a time."""
     deterministic(seed)
+    steps = steps_per_execution or math.ceil(len(train.X) / trial.batch_size)
     model = build_mlp(trial.sizes(train.X.shape[1], train.Y.shape[1]), trial.l2,
-                      trial.learning_rate, steps_per_execution)
+                      trial.learning_rate, steps)
     validation = {} if val is None else {"validation_data": (val.X, val.Y),
                                          "validation_batch_size": FORWARD_BATCH}
     return model.fit(train.X, train.Y, batch_size=trial.batch_size, epochs=epochs, shuffle=True,
@@ -87,15 +98,24 @@ def mean_rows(runs: list[list[dict]]) -> list[dict]:
                                 for c in HISTORY_COLUMNS[1:]}} for i in range(len(runs[0]))]
 
 
+def correct_count(accuracy: float, examples: int) -> int:
+    """The number of correct predictions behind Keras' float32 accuracy on ``examples``: Keras
+    sums 0/1 matches exactly and divides once, so the count is the nearest integer."""
+    count = round(accuracy * examples)
+    if abs(count / examples - accuracy) > 1e-6:
+        raise ValueError(f"accuracy {accuracy} is no count out of {examples}")
+    return count
+
+
 def train_item(trial: Trial, train: Split, val: Split, epochs: tuple[int, ...],
-               seeds: tuple[int, ...], steps_per_execution: int, out_dir: Path,
-               history_csv: Path) -> tuple[dict, float]:
+               seeds: tuple[int, ...], out_dir: Path, history_csv: Path,
+               steps_per_execution: int | None = None) -> tuple[dict, float]:
     """Train the configuration once per seed for max(epochs); write out_dir/metrics.json,
     out_dir/model_seed{S}_e{E}.keras, each run's curves to out_dir/history.csv (a ``seed``
     column) and their mean over the seeds that did not diverge to ``history_csv``. Returns, per
-    seed, the validation figures at each listed epoch or {"diverged": {"epoch", "loss", ...}}
-    (then that seed keeps no model and its curves stop before the divergence), and the training
-    seconds."""
+    seed, the exact validation figures at each listed epoch ({"val_correct", "val_loss"}) or
+    {"diverged": {"epoch", "loss", ...}} (then that seed keeps no model and its curves stop
+    before the divergence), and the training seconds."""
     from tqdm import tqdm
 
     out_dir = Path(out_dir)
@@ -104,9 +124,9 @@ def train_item(trial: Trial, train: Split, val: Split, epochs: tuple[int, ...],
     with tqdm(total=len(seeds) * max(epochs), desc=trial.name, unit="epoch", leave=False,
               mininterval=1.0) as progress:
         for seed in seeds:
-            checkpoints = Checkpoints(out_dir, epochs, seed, progress)
-            h = fit(trial, train, val, max(epochs), seed, steps_per_execution,
-                    [checkpoints]).history
+            checkpoints = Checkpoints(out_dir, epochs, seed, train.Y.shape[1], progress)
+            h = fit(trial, train, val, max(epochs), seed, [checkpoints],
+                    steps_per_execution).history
             seconds += checkpoints.train_seconds
             runs[seed] = history_rows(h, len(h["loss"]) - (checkpoints.diverged is not None))
             if checkpoints.diverged:
@@ -114,11 +134,12 @@ def train_item(trial: Trial, train: Split, val: Split, epochs: tuple[int, ...],
                     model.unlink()
                 results[seed] = {"diverged": checkpoints.diverged}
             else:
-                results[seed] = {e: {"val_accuracy": runs[seed][e - 1]["val_accuracy"],
-                                     "val_loss": runs[seed][e - 1]["val_loss"]} for e in epochs}
+                results[seed] = {e: {"val_correct": correct_count(h["val_accuracy"][e - 1],
+                                                                  len(val.X)),
+                                     "val_loss": float(h["val_loss"][e - 1])} for e in epochs}
     write_csv(out_dir / "history.csv", [{"seed": seed, **row} for seed, rows in runs.items()
                                         for row in rows], ("seed", *HISTORY_COLUMNS))
     finished = [runs[seed] for seed in seeds if "diverged" not in results[seed]]
     write_csv(history_csv, mean_rows(finished) if finished else [], HISTORY_COLUMNS)
-    write_item_metrics(out_dir / "metrics.json", trial, results)
-    return stable(results), seconds
+    write_item_metrics(out_dir / "metrics.json", trial, len(val.X), results)
+    return results, seconds

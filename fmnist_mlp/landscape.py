@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import threading
+import typing
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -22,6 +23,26 @@ from threadpoolctl import threadpool_limits
 from tqdm import tqdm
 
 from fmnist_mlp.mlp import Sizes, evaluate, layer_slices, unpack
+from fmnist_mlp.params import Section, non_negative, positive, require
+
+
+@dataclass(frozen=True)
+class LandscapeConfig(Section):
+    """The loss landscape on a plane through the SGD trajectory (params section ``landscape``)."""
+
+    SECTION = "landscape"
+    center: typing.Literal["mean", "final"]
+    directions: typing.Literal["pca", "random"]
+    grid: int
+    margin: float
+    samples: int
+    seed: int
+    chunk_mb: float
+
+    def validate(self) -> None:
+        require(self.grid >= 2, self.key("grid"), "an integer >= 2", self.grid)
+        non_negative(self, "margin", "seed")
+        positive(self, "samples", "chunk_mb")
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,8 @@ Running them as modules of this package does three things before any of them imp
 - the numeric profile (fmnist_mlp/profile.py) is applied, so outputs are the same bytes on any
   x86-64 CPU;
 - Ctrl-C while the libraries load ends the stage with one line (stage.run takes over in main).
+`python stages/<name>.py`, as DVC's tutorials run a stage, works too: the script runs itself as
+the module (``run_as_module``). No stage file is named after a standard-library module.
 """
 
 import os
@@ -24,3 +26,12 @@ def _interrupted(signum, frame):
 
 
 signal.signal(signal.SIGINT, _interrupted)
+
+
+def run_as_module(file: str) -> None:
+    """Run the stage script ``file`` (stages/<name>.py) as ``python -m stages.<name>`` would, in
+    this process: what `python stages/<name>.py` does."""
+    import runpy
+
+    runpy.run_module(f"stages.{Path(file).stem}", run_name="__main__", alter_sys=True)
+    sys.exit(0)

@@ -11,20 +11,33 @@ epochs (the seed's figure). With evaluate.retrain each seed's run is retrained o
 before testing.
 """
 
+if not __package__:  # run as a file, `python stages/evaluate_keras.py` as in DVC's tutorials
+    import sys
+    sys.path[0] += "/.."  # the repository, not stages/
+    from stages import run_as_module
+    run_as_module(__file__)
+
 import csv
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from fmnist_mlp import native_log, stage
-from fmnist_mlp.config import EvaluateConfig, SearchConfig, load_section
 from fmnist_mlp.data import Split, load_split
 from fmnist_mlp.errors import DataError
+from fmnist_mlp.grid import read_config
 from fmnist_mlp.metrics import classification_report, confusion_rows
-from fmnist_mlp.search import read_config
+from fmnist_mlp.params import Section, load_section
 from fmnist_mlp.stats import summary
 
 LAST_EPOCHS = 20  # the seed's figure: training loss over the last 20 epochs
+
+
+@dataclass(frozen=True)
+class EvaluateConfig(Section):
+    SECTION = "evaluate"
+    retrain: bool
 
 
 def final_history(history_csv: Path, epochs: int) -> list[dict]:
@@ -41,7 +54,7 @@ def final_history(history_csv: Path, epochs: int) -> list[dict]:
 
 def main(prepared_dir: Path, best_dir: Path, metrics_path: Path, report_path: Path,
          confusion_csv: Path, history_path: Path) -> None:
-    cfg, search = load_section(EvaluateConfig), load_section(SearchConfig)
+    cfg = load_section(EvaluateConfig)
     trial, epochs, seeds = read_config(best_dir / "config.json")
     native_log.capture("evaluate_keras")
     from fmnist_mlp import keras_models
@@ -53,7 +66,7 @@ def main(prepared_dir: Path, best_dir: Path, metrics_path: Path, report_path: Pa
         train_val = Split(np.concatenate([train.X, val.X]), np.concatenate([train.Y, val.Y]))
     reports = {}
     for seed in seeds:
-        model = (fit(trial, train_val, None, epochs, seed, search.steps_per_execution).model
+        model = (fit(trial, train_val, None, epochs, seed).model
                  if cfg.retrain else keras_models.load_model(best_dir / f"model_seed{seed}.keras"))
         lp = log_probs(model, test.X)  # (N, C)
         reports[seed] = classification_report(lp, test.labels)

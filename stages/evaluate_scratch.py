@@ -6,6 +6,12 @@ METRICS_JSON: test accuracy and cross-entropy; REPORT_JSON: per-class accuracy; 
 (actual, predicted) per test image, drawn by DVC as a normalised confusion matrix.
 """
 
+if not __package__:  # run as a file, `python stages/evaluate_scratch.py` as in DVC's tutorials
+    import sys
+    sys.path[0] += "/.."  # the repository, not stages/
+    from stages import run_as_module
+    run_as_module(__file__)
+
 from pathlib import Path
 
 import numpy as np
@@ -14,13 +20,14 @@ from fmnist_mlp import stage
 from fmnist_mlp.data import load_split
 from fmnist_mlp.metrics import confusion_rows, test_report
 from fmnist_mlp.mlp import predict_log_proba
-from fmnist_mlp.scratch import load_model
+from fmnist_mlp.scratch import load_model, require_memory
 
 
 def main(prepared_dir: Path, scratch_dir: Path, metrics_path: Path, report_path: Path,
          confusion_csv: Path) -> None:
     test = load_split(prepared_dir, "test")
     theta, sizes = load_model(scratch_dir)
+    require_memory(sizes, copies=2, rows=len(test.X))
     log_probs = predict_log_proba(theta, test.X.astype(np.float64), sizes)  # (N, C)
     with stage.outputs(metrics_path, report_path, confusion_csv):
         headline = test_report(log_probs, test.labels, metrics_path, report_path)

@@ -6,22 +6,29 @@ log10 of the relative error (-8 reads "agrees to 8 digits"; DVC would print 1e-8
 REPORT_JSON the details: check_grad, per-layer errors, parameter and kink counts.
 """
 
+if not __package__:  # run as a file, `python stages/gradcheck.py` as in DVC's tutorials
+    import sys
+    sys.path[0] += "/.."  # the repository, not stages/
+    from stages import run_as_module
+    run_as_module(__file__)
+
 from pathlib import Path
 
 import numpy as np
 
 from fmnist_mlp import stage
-from fmnist_mlp.config import GradcheckConfig, ScratchConfig, load_section
 from fmnist_mlp.data import load_split
 from fmnist_mlp.errors import StudyError
-from fmnist_mlp.gradcheck import check_gradient, log10_error
-from fmnist_mlp.scratch import initial_params, layer_sizes
+from fmnist_mlp.gradcheck import GradcheckConfig, check_gradient, log10_error
+from fmnist_mlp.params import load_section
+from fmnist_mlp.scratch import ScratchConfig, initial_params, layer_sizes, require_memory
 
 
 def main(prepared_dir: Path, metrics_path: Path, report_path: Path) -> None:
     model, cfg = load_section(ScratchConfig), load_section(GradcheckConfig)
     batch = load_split(prepared_dir, "train").head(cfg.samples)
     sizes = layer_sizes(model, batch)
+    require_memory(sizes, copies=10, rows=len(batch.X))
     result = check_gradient(initial_params(model, sizes), batch.X, batch.Y, sizes, model.l2,
                             cfg.epsilon)
     report = {

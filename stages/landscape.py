@@ -9,17 +9,29 @@ the plane) and
 PLOTS_DIR/landscape_{surface,contour}.png.
 """
 
+if not __package__:  # run as a file, `python stages/landscape.py` as in DVC's tutorials
+    import sys
+    sys.path[0] += "/.."  # the repository, not stages/
+    from stages import run_as_module
+    run_as_module(__file__)
+
 import time
 from pathlib import Path
 
 import numpy as np
 
 from fmnist_mlp import plotting, stage
-from fmnist_mlp.config import LandscapeConfig, load_section
 from fmnist_mlp.data import load_split
 from fmnist_mlp.errors import ConfigError
-from fmnist_mlp.landscape import fit_plane, grid_axes, plane_loss, trajectory_fit
-from fmnist_mlp.scratch import load_model, load_trajectory
+from fmnist_mlp.landscape import (
+    LandscapeConfig,
+    fit_plane,
+    grid_axes,
+    plane_loss,
+    trajectory_fit,
+)
+from fmnist_mlp.params import load_section
+from fmnist_mlp.scratch import load_model, load_trajectory, require_memory
 
 PLANE_NAMES = {"pca": "PCA", "random": "random filter-normalised", "mean": "trajectory's mean",
                "final": "final weights"}
@@ -35,6 +47,7 @@ def main(prepared_dir: Path, scratch_dir: Path, out_npz: Path, metrics_path: Pat
     data = train.head(cfg.samples)
     _, sizes = load_model(scratch_dir)
     trajectory = load_trajectory(scratch_dir)  # (T, P)
+    require_memory(sizes, copies=4 * len(trajectory) + 4, rows=3 * len(data.X))
     start = time.perf_counter()
     plane = fit_plane(trajectory, sizes, cfg.center, cfg.directions,
                       np.random.default_rng(cfg.seed))

@@ -3,11 +3,17 @@
 Usage: python -m stages.prepare RAW_DIR OUT_DIR
 """
 
+if not __package__:  # run as a file, `python stages/prepare.py` as in DVC's tutorials
+    import sys
+    sys.path[0] += "/.."  # the repository, not stages/
+    from stages import run_as_module
+    run_as_module(__file__)
+
 from pathlib import Path
 
 from fmnist_mlp import stage
-from fmnist_mlp.config import PrepareConfig, load_section
-from fmnist_mlp.data import prepare, save_splits
+from fmnist_mlp.params import load_section
+from fmnist_mlp.prepare import PrepareConfig, prepare, save_splits
 
 
 def main(raw_dir: Path, out_dir: Path) -> None:

@@ -4,15 +4,27 @@ Usage: python -m stages.train_scratch PREPARED_DIR MODEL_DIR METRICS_JSON HISTOR
 HISTORY_CSV holds the per-epoch curves (dvc.yaml's plots "scratch loss" and "scratch accuracy").
 """
 
+if not __package__:  # run as a file, `python stages/train_scratch.py` as in DVC's tutorials
+    import sys
+    sys.path[0] += "/.."  # the repository, not stages/
+    from stages import run_as_module
+    run_as_module(__file__)
+
 from pathlib import Path
 
 import numpy as np
 
 from fmnist_mlp import stage
-from fmnist_mlp.config import ScratchConfig, load_section
 from fmnist_mlp.data import load_split
 from fmnist_mlp.metrics import no_better_than_chance
-from fmnist_mlp.scratch import initial_params, layer_sizes, save_model
+from fmnist_mlp.params import load_section
+from fmnist_mlp.scratch import (
+    ScratchConfig,
+    initial_params,
+    layer_sizes,
+    require_memory,
+    save_model,
+)
 from fmnist_mlp.sgd import sgd
 
 
@@ -20,6 +32,9 @@ def main(prepared_dir: Path, model_dir: Path, metrics_path: Path, history_path: 
     cfg = load_section(ScratchConfig)
     train, val = load_split(prepared_dir, "train"), load_split(prepared_dir, "val")
     sizes = layer_sizes(cfg, train)
+    steps = cfg.epochs * -(-len(train.X) // cfg.batch_size)  # SGD steps in all
+    snapshots = cfg.epochs + 1 + (steps // cfg.snapshot_every if cfg.snapshot_every else 0)
+    require_memory(sizes, copies=snapshots + 6, rows=len(train.X))
     with stage.outputs(model_dir, metrics_path, history_path):
         result = sgd(
             initial_params(cfg, sizes), train.X.astype(cfg.dtype), train.Y,

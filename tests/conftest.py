@@ -13,7 +13,7 @@ PACKAGE_DIR = Path("/usr/share/datasets/fashion-mnist")
 
 def section(cls, **overrides):
     """The committed params.yaml's section of ``cls``, with ``overrides``, validated."""
-    from fmnist_mlp.config import read_params
+    from fmnist_mlp.params import read_params
 
     return cls.from_dict({**read_params(ROOT / "params.yaml")[cls.SECTION], **overrides})
 

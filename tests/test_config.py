@@ -1,15 +1,12 @@
 import pytest
 from conftest import section
 
-from fmnist_mlp.config import (
-    FetchConfig,
-    PrepareConfig,
-    ScratchConfig,
-    SearchConfig,
-    load_section,
-    read_params,
-)
 from fmnist_mlp.errors import ConfigError
+from fmnist_mlp.fetch import FetchConfig
+from fmnist_mlp.grid import SearchConfig
+from fmnist_mlp.params import load_section, read_params
+from fmnist_mlp.prepare import PrepareConfig
+from fmnist_mlp.scratch import ScratchConfig
 
 
 def test_committed_params_are_valid(root):

@@ -106,7 +106,7 @@ def test_leftovers_of_a_killed_fetch_are_removed_and_the_output_is_readable(tmp_
 
 
 def test_a_trickling_mirror_is_cut_off_by_the_timeout(tmp_path, fake_dataset):
-    """fetch.timeout bounds the whole download, not each read."""
+    """The timeout bounds the whole download, not each read."""
     class Trickle(http.server.BaseHTTPRequestHandler):
         def do_GET(self):
             self.send_response(200)
@@ -125,7 +125,7 @@ def test_a_trickling_mirror_is_cut_off_by_the_timeout(tmp_path, fake_dataset):
     threading.Thread(target=server.serve_forever, daemon=True).start()
     start = time.monotonic()
     try:
-        with pytest.raises(DataError, match="not finished within fetch.timeout 1 s"):
+        with pytest.raises(DataError, match="not finished within 1 s"):
             fetch.fetch_all(tmp_path / "raw", None, None,
                             f"http://127.0.0.1:{server.server_port}", 1.0)
     finally:

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from fmnist_mlp.data import Split
-from fmnist_mlp.search import Trial, read_item
+from fmnist_mlp.grid import Trial
+from fmnist_mlp.selection import read_item
 
 keras_search = pytest.importorskip("fmnist_mlp.keras_search")
 keras = keras_search.keras

@@ -7,21 +7,19 @@ import pytest
 import yaml
 from conftest import section
 
-from fmnist_mlp.config import SearchConfig
 from fmnist_mlp.errors import ConfigError, DataError
-from fmnist_mlp.search import (
+from fmnist_mlp.grid import (
     AXES,
+    SearchConfig,
     Trial,
-    configurations,
     divergence,
     expand_grid,
     flag,
-    label,
-    read_item,
-    select_best,
-    varying,
     write_item_metrics,
 )
+from fmnist_mlp.selection import configurations, label, read_item, select_best, varying
+
+EXAMPLES = 10_000  # validation examples of a fake item: accuracies with 4 decimals are counts
 
 
 def fake_item(root, trial, scores, seeds=(0,)):
@@ -29,10 +27,10 @@ def fake_item(root, trial, scores, seeds=(0,)):
     of every seed, or {epoch: [(val_acc, val_loss) per seed]}."""
     item_dir = root / trial.name
     item_dir.mkdir(parents=True)
-    runs = {seed: {e: {"val_accuracy": v[i][0] if isinstance(v, list) else v[0],
+    runs = {seed: {e: {"val_correct": round((v[i][0] if isinstance(v, list) else v[0]) * EXAMPLES),
                        "val_loss": v[i][1] if isinstance(v, list) else v[1]}
                    for e, v in scores.items()} for i, seed in enumerate(seeds)}
-    write_item_metrics(item_dir / "metrics.json", trial, runs)
+    write_item_metrics(item_dir / "metrics.json", trial, EXAMPLES, runs)
     return item_dir
 
 
@@ -101,15 +99,23 @@ def test_missing_item_is_a_clear_error(tmp_path):
         read_item(tmp_path / trial.name, trial, (20,), (0,))
 
 
+TRIAL_FIELDS = {"hidden_layers": 3, "hidden_units": 30, "learning_rate": 0.05, "batch_size": 64,
+                "l2": 0.001}
+
+
 @pytest.mark.parametrize("content", [
     "not json",
     json.dumps({"trial": {}, "epochs": {}}),
-    json.dumps({"trial": {"hidden_layers": 3, "hidden_units": 30, "learning_rate": 0.05,
-                          "batch_size": 64, "l2": 0.001},
-                "seeds": {"0": {"epochs": {"40": {"val_accuracy": 0.9, "val_loss": 0.3}}}}}),
-    json.dumps({"trial": {"hidden_layers": 3, "hidden_units": 30, "learning_rate": 0.05,
-                          "batch_size": 64, "l2": 0.001},
-                "seeds": {"1": {"epochs": {"20": {"val_accuracy": 0.9, "val_loss": 0.3}}}}}),
+    json.dumps({"trial": TRIAL_FIELDS, "val_examples": 10,
+                "seeds": {"0": {"epochs": {"40": {"val_correct": 9, "val_loss": 0.3}}}}}),
+    json.dumps({"trial": TRIAL_FIELDS, "val_examples": 10,
+                "seeds": {"1": {"epochs": {"20": {"val_correct": 9, "val_loss": 0.3}}}}}),
+    json.dumps({"trial": TRIAL_FIELDS,  # rounded accuracies, not exact counts
+                "seeds": {"0": {"epochs": {"20": {"val_accuracy": 0.9, "val_loss": 0.3}}}}}),
+    json.dumps({"trial": TRIAL_FIELDS, "val_examples": 10,
+                "seeds": {"0": {"epochs": {"20": {"val_correct": 11, "val_loss": 0.3}}}}}),
+    json.dumps({"trial": TRIAL_FIELDS, "val_examples": 10,
+                "seeds": {"0": {"epochs": {"20": {"val_correct": 8.5, "val_loss": 0.3}}}}}),
 ])
 def test_malformed_item_names_the_file(tmp_path, content):
     trial = Trial(3, 30, 0.05, 64, 0.001)
@@ -154,7 +160,7 @@ def test_diverged_items_have_no_configuration_and_are_named(tmp_path):
     good, wild = Trial(3, 30, 0.05, 64, 0.001), Trial(3, 30, 100.0, 64, 0.001)
     fake_item(tmp_path, good, {2: (0.8, 0.5)})
     (tmp_path / wild.name).mkdir()
-    write_item_metrics(tmp_path / wild.name / "metrics.json", wild,
+    write_item_metrics(tmp_path / wild.name / "metrics.json", wild, EXAMPLES,
                        {0: {"diverged": {"epoch": 1, "loss": "nan", "val_loss": "nan"}}})
     items = [read_item(tmp_path / t.name, t, (2,), (0,)) for t in (good, wild)]
     assert [r["item"] for r in configurations(items)] == [good.name]
@@ -165,8 +171,8 @@ def test_diverged_items_have_no_configuration_and_are_named(tmp_path):
 def test_labels_show_only_the_axes_that_vary():
     cfg = section(SearchConfig)  # the seed's grid: lr and l2 are the same for every item
     assert varying(cfg) == ("hidden_layers", "hidden_units", "batch_size", "epochs")
-    items = [{"trial": Trial(3, 40, 0.05, 128, 0.001), "diverged": {},
-              "seeds": {0: {40: {"val_accuracy": 0.9, "val_loss": 0.3}}}}]
+    items = [{"trial": Trial(3, 40, 0.05, 128, 0.001), "diverged": {}, "val_examples": 10,
+              "seeds": {0: {40: {"val_correct": 9, "val_accuracy": 0.9, "val_loss": 0.3}}}}]
     (row,) = configurations(items, varying(cfg))
     assert row["label"] == "layers 3, units 40, batch 128, epochs 40"
     assert configurations(items)[0]["label"] == \

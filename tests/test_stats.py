@@ -6,8 +6,8 @@ import pytest
 from conftest import section
 from test_search import fake_item
 
-from fmnist_mlp.config import SearchConfig
-from fmnist_mlp.search import Trial, compare, configurations, read_item, select_best
+from fmnist_mlp.grid import SearchConfig, Trial
+from fmnist_mlp.selection import compare, configurations, read_item, select_best
 from fmnist_mlp.stats import paired_p, summary
 
 SEEDS = (0, 1, 2)

@@ -1,7 +1,7 @@
 """select: read exactly the current grid's items, rank the configurations by their mean over the
 seeds, compare the winner with each other one, export it.
 
-Usage: python -m stages.select SEARCH_ROOT CURVES_ROOT METRICS_JSON REPORT_JSON RESULTS_CSV
+Usage: python -m stages.select_best SEARCH_ROOT CURVES_ROOT METRICS_JSON REPORT_JSON RESULTS_CSV
            RESULTS_PNG BEST_DIR
 METRICS_JSON: the winner's mean validation accuracy and loss, its std over the seeds, the p-value
 of the paired t-test against the runner-up, and the validation accuracy of the seed's protocol's
@@ -10,20 +10,25 @@ the verdict; RESULTS_CSV and RESULTS_PNG: every configuration with its interval;
 config.json, history.csv (mean curves) and model_seed<S>.keras of each seed.
 """
 
+if not __package__:  # run as a file, `python stages/select_best.py` as in DVC's tutorials
+    import sys
+    sys.path[0] += "/.."  # the repository, not stages/
+    from stages import run_as_module
+    run_as_module(__file__)
+
 import shutil
 from pathlib import Path
 
 from fmnist_mlp import plotting, stage
-from fmnist_mlp.config import SearchConfig, load_section
+from fmnist_mlp.data import NUM_CLASSES
 from fmnist_mlp.errors import DataError
-from fmnist_mlp.search import (
-    AXES,
+from fmnist_mlp.grid import AXES, SearchConfig, checkpoint_name, divergence, expand_grid
+from fmnist_mlp.params import load_section
+from fmnist_mlp.selection import (
     LABELS,
-    checkpoint_name,
+    at_chance,
     compare,
     configurations,
-    divergence,
-    expand_grid,
     label,
     rank,
     read_item,
@@ -41,6 +46,22 @@ def warn_stale(root: Path, names: set[str]) -> None:
         stage.log("select", f"warning: {root} also holds {len(stale)} item(s) not in the grid "
                             f"({', '.join(stale)}): not read, but part of this stage's dependency "
                             f"hash; remove them for a dvc.lock like a fresh clone's")
+
+
+def alive(rows: list[dict], what: str, quiet: bool = False) -> list[dict]:
+    """``rows`` without the configurations no better than chance (named), or DataError if that
+    leaves none."""
+    dead = at_chance(rows)
+    if dead and len(dead) == len(rows):
+        raise DataError(f"every configuration is no better than chance ({what}: val accuracy "
+                        f"{max(r['val_accuracy'] for r in rows):.4f} at best, 1/{NUM_CLASSES} is "
+                        f"chance), nothing to select; lower search.learning_rate")
+    if dead and not quiet:
+        stage.log("select", f"left out {len(dead)} configuration(s) no better than chance "
+                            f"(1/{NUM_CLASSES}): " + "; ".join(
+                                f"{r['item']} at {r['epochs']} epochs (val accuracy "
+                                f"{r['val_accuracy']:.4f})" for r in dead))
+    return [r for r in rows if r not in dead]
 
 
 def verdict(runner_up: dict | None, alpha: float, seeds: int) -> str:
@@ -69,11 +90,12 @@ def main(search_root: Path, curves_root: Path, metrics_path: Path, report_path: 
         stage.log("select", f"left out {len(diverged)} item(s) with a diverged seed: "
                             f"{'; '.join(diverged)}")
     shown = varying(cfg)
-    grid_rows = configurations(items, shown)
+    grid_rows = alive(configurations(items, shown), "the seeds' mean")
     rows = compare(grid_rows, select_best(grid_rows), cfg.alpha)  # grid order
     best, *others = rank(rows)  # stable: the same winner as select_best
     runner_up = others[0] if others else None
-    single = select_best(configurations(items, shown, seeds=cfg.seeds[:1]))
+    single = select_best(alive(configurations(items, shown, seeds=cfg.seeds[:1]),
+                               f"seed {cfg.seeds[0]} alone", quiet=True))
     constant = label({k: getattr(cfg, k)[0] for k in LABELS},
                      tuple(k for k in LABELS if k not in shown))
     said = verdict(runner_up, cfg.alpha, len(cfg.seeds))

@@ -1,0 +1,145 @@
+"""The search grid and one item of it: what a `search@` matrix item runs, and nothing of the
+selection (selection.py) or of the statistics (stats.py), so editing those retrains nothing.
+
+An *item* is one DVC matrix item (one set of axis values, a ``Trial``) trained once per seed for
+max(epochs); a *configuration* is an item at one listed epoch (the seed's grid: 12 items, 24
+configurations). No TensorFlow here: the grid is tested without training anything.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import re
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+from fmnist_mlp.errors import DataError
+from fmnist_mlp.params import Number, Section, StrictInt, positive_list, require
+from fmnist_mlp.stage import read_json, write_json
+
+
+@dataclass(frozen=True)
+class SearchConfig(Section):
+    """The Keras grid (params section ``search``): five axes (search.Trial's fields, the DVC
+    matrix), epochs as checkpoints, and the seeds every configuration is trained with (inside
+    each item); ``alpha`` is select's significance level."""
+
+    SECTION = "search"
+    hidden_layers: tuple[StrictInt, ...]
+    hidden_units: tuple[StrictInt, ...]
+    learning_rate: tuple[Number, ...]
+    batch_size: tuple[StrictInt, ...]
+    l2: tuple[Number, ...]
+    epochs: tuple[int, ...]
+    seeds: tuple[int, ...]
+    alpha: float
+
+    def validate(self) -> None:
+        for name in ("hidden_layers", "hidden_units", "learning_rate", "batch_size", "epochs"):
+            positive_list(self, name)
+        require(len(self.l2) > 0 and min(self.l2) >= 0, self.key("l2"),
+                 "a non-empty list of values >= 0", list(self.l2))
+        for name in ("hidden_layers", "hidden_units", "learning_rate", "batch_size", "l2",
+                     "epochs"):
+            values = getattr(self, name)
+            require(len(set(values)) == len(values), self.key(name), "distinct values",
+                     list(values))
+        require(len(self.seeds) > 0 and min(self.seeds) >= 0
+                 and len(set(self.seeds)) == len(self.seeds), self.key("seeds"),
+                 "a non-empty list of distinct seeds >= 0", list(self.seeds))
+        require(0 < self.alpha < 1, self.key("alpha"), "a value between 0 and 1", self.alpha)
+
+
+@dataclass(frozen=True)
+class Trial:
+    """One matrix item: the five axes. Its fields are the DVC matrix's axes, the search stage's
+    flags and the keys of its metrics.json; ``name`` is its directory (tests check dvc.yaml
+    against all of them). Numbers are kept as params.yaml writes them, as DVC renders them."""
+
+    hidden_layers: int
+    hidden_units: int
+    learning_rate: float
+    batch_size: int
+    l2: float
+
+    @property
+    def name(self) -> str:
+        """The item's directory name; dvc.yaml's ``outs`` path spells the same template."""
+        return (f"layers{self.hidden_layers}-units{self.hidden_units}-lr{self.learning_rate}"
+                f"-batch{self.batch_size}-l2_{self.l2}")
+
+    def memory(self, n_in: int, n_out: int, rows: int) -> int:
+        """Bytes (float32) that training this item needs at least: its weights with gradients,
+        checkpoints and optimiser state, and the activations of ``rows`` examples at once."""
+        sizes = self.sizes(n_in, n_out)
+        params = sum((a + 1) * b for a, b in zip(sizes[:-1], sizes[1:]))
+        return 4 * (8 * params + 3 * rows * sum(sizes[1:]))
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+    def sizes(self, n_in: int, n_out: int) -> tuple[int, ...]:
+        return (n_in, *[self.hidden_units] * self.hidden_layers, n_out)
+
+    @staticmethod
+    def add_arguments(parser: argparse.ArgumentParser) -> None:
+        """One required flag per field: --hidden-layers ... --l2."""
+        for f in fields(Trial):
+            parser.add_argument(flag(f.name), dest=f.name, required=True,
+                                type=int if f.type == "int" else number)
+
+
+AXES = tuple(f.name for f in fields(Trial))
+
+
+def flag(axis: str) -> str:
+    return "--" + axis.replace("_", "-")
+
+
+def number(text: str) -> int | float:
+    """A number as DVC wrote it on the command line: ``0`` stays an int, ``0.0`` a float."""
+    return int(text) if re.fullmatch(r"[-+]?\d+", text) else float(text)
+
+
+def expand_grid(cfg: SearchConfig) -> list[Trial]:
+    """Every combination of the axes, in params.yaml's order."""
+    return [Trial(*values) for values in itertools.product(*(getattr(cfg, a) for a in AXES))]
+
+
+def checkpoint_name(seed: int, epoch: int | str) -> str:
+    """The file of seed ``seed``'s model after ``epoch`` epochs in an item's directory."""
+    return f"model_seed{seed}_e{epoch}.keras"
+
+
+def write_item_metrics(path: Path, trial: Trial, val_examples: int,
+                       seeds: dict[int, dict]) -> None:
+    """metrics.json of one item: its axes, the size of the validation split and, per seed, at
+    each listed epoch the count of correct validation predictions (``val_correct``, exact) and
+    the validation loss at full precision, or where training diverged
+    ({"diverged": {"epoch": e, "loss": "nan", ...}}). select computes every statistic from these
+    exact figures; only what is shown is rounded."""
+    runs = {str(seed): result if "diverged" in result else
+            {"epochs": {str(e): m for e, m in sorted(result.items())}}
+            for seed, result in seeds.items()}
+    write_json(path, {"trial": asdict(trial), "val_examples": val_examples, "seeds": runs},
+               exact=True)
+
+
+def read_config(path: Path) -> tuple[Trial, int, tuple[int, ...]]:
+    """The configuration select chose (its config.json): the trial, its epochs and its seeds."""
+    chosen = read_json(path)
+    try:
+        return (Trial(**{axis: chosen[axis] for axis in AXES}), int(chosen["epochs"]),
+                tuple(int(s) for s in chosen["seeds"]))
+    except (KeyError, TypeError, ValueError) as e:
+        raise DataError(f"{path}: malformed configuration ({type(e).__name__}: {e}); run "
+                        f"`dvc repro select`") from None
+
+
+def divergence(trial: Trial, diverged: dict[int, dict]) -> str:
+    """``name (seed 1: loss nan at epoch 3)`` of an item with diverged seeds."""
+    runs = "; ".join(
+        f"seed {seed}: " + ", ".join(f"{k} {v}" for k, v in d.items() if k != "epoch")
+        + f" at epoch {d['epoch']}" for seed, d in sorted(diverged.items()))
+    return f"{trial.name} ({runs})"
