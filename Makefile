@@ -7,7 +7,7 @@ DATASET_DIR := /usr/share/datasets/fashion-mnist
 RUN := PATH=$(CURDIR)/$(BIN):$$PATH
 
 PLOTS_PAGE := .dvc/plots_page.html
-.PHONY: setup dataset browser repro test lint bench verify exp exp-show search-cluster lock clean
+.PHONY: setup dataset browser repro test test-slow lint bench verify exp exp-show search-cluster lock clean
 
 # Exactly the pinned packages (requirements.lock); the venv is rebuilt whenever the lock changes.
 $(BIN)/activate: requirements.lock
@@ -44,9 +44,13 @@ repro: setup
 	$(RUN) python -m fmnist_mlp.repro
 	$(RUN) dvc metrics show
 
-test: setup browser
+# Every core (pytest-xdist); the slow tests (Dask cluster, Chromium) run in CI: make test-slow.
+test: setup
 	$(BIN)/ruff check .
-	$(RUN) $(BIN)/pytest -q
+	$(RUN) $(BIN)/pytest -q -n auto
+
+test-slow: setup browser
+	$(RUN) $(BIN)/pytest -q -m slow
 
 lint: setup
 	$(BIN)/ruff check .

@@ -1,57 +1,82 @@
-"""The three-seed search against the single-seed one, side by side in one run on this machine.
+"""The default search path against the one it replaced, side by side in one run on this machine.
 
-Each search item runs as `dvc repro` runs it: `python -m stages.search ...` in a process of its
-own (TensorFlow starts once per item), on the real data/prepared, with the seed's run lengths
-(epochs 20, 40) but a reduced grid: 3 layers x 30 and 40 units, batch 128. First with
-search.seeds [0] (the seed's protocol: today's single-seed search), then with [0, 1, 2]. Also
-checks that seed 0's figures are the same in both (the single-seed path is the first seed's run).
-Needs data/prepared (`dvc repro prepare`). Usage: python -m bench.search
+Both sides train the same 4 items (3 layers x 30 and 40 units x batch 64 and 128, lr 0.05,
+l2 0.001) with the committed seeds and epochs on the real data/prepared, each item in a process
+of its own as under `dvc repro` (TensorFlow starts once per item):
+- before: the items one after another, 50 steps per execution (the former search params);
+- now: `make repro`'s way, as many items at once as this machine has cores
+  (fmnist_mlp.repro.default_jobs), a whole epoch per execution.
+It also checks that both sides wrote the same metrics.json for every item, byte for byte: neither
+the execution size nor running side by side changes a bit. DVC's own overhead (a worker's copy,
+`dvc repro --single-item`) is outside both sides. Needs data/prepared (`dvc repro prepare`).
+Usage: python -m bench.search   (the last line reads `ratio R`, now / before)
 """
 
-import json
+from __future__ import annotations
+
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-import yaml
-
-from fmnist_mlp.grid import AXES, Trial, flag
+from fmnist_mlp.grid import SearchConfig, Trial
+from fmnist_mlp.params import load_section
 
 ROOT = Path(__file__).resolve().parents[1]
-ITEMS = [Trial(3, 30, 0.05, 128, 0.001), Trial(3, 40, 0.05, 128, 0.001)]
+ITEMS = [Trial(3, units, 0.05, batch, 0.001) for units in (30, 40) for batch in (64, 128)]
+BEFORE_STEPS = 50  # the former search.steps_per_execution
 
 
-def run_search(work: Path, seeds: list[int]) -> tuple[float, dict]:
-    """Wall seconds of every item's stage process, and each item's metrics.json."""
-    params = yaml.safe_load((ROOT / "params.yaml").read_text())
-    params["search"]["seeds"] = seeds
-    (work / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+def worker(out: str, units: int, batch: int, steps: int) -> None:
+    """One item in this process, as the search stage trains it."""
+    from fmnist_mlp.data import load_split
+    from fmnist_mlp.keras_search import train_item
+
+    cfg = load_section(SearchConfig, ROOT / "params.yaml")
+    trial = Trial(3, units, 0.05, batch, 0.001)
+    prepared = ROOT / "data" / "prepared"
+    train, val = load_split(prepared, "train"), load_split(prepared, "val")
+    train_item(trial, train, val, cfg.epochs, cfg.seeds, Path(out) / trial.name,
+               Path(out) / f"{trial.name}.csv", steps_per_execution=steps or None)
+
+
+def side(out: Path, jobs: int, steps: int) -> float:
+    """Wall seconds of the 4 items, ``jobs`` processes at a time."""
     start = time.perf_counter()
+    running: list[subprocess.Popen] = []
     for trial in ITEMS:
-        flags = [part for axis in AXES for part in (flag(axis), str(getattr(trial, axis)))]
-        subprocess.run([sys.executable, "-m", "stages.search", str(ROOT / "data/prepared"),
-                        "models", "curves", *flags], cwd=work, check=True,
-                       stderr=subprocess.DEVNULL)
-    seconds = time.perf_counter() - start
-    return seconds, {t.name: json.loads((work / "models" / t.name / "metrics.json").read_text())
-                     for t in ITEMS}
+        while len(running) >= jobs:
+            running.pop(0).wait()
+        running.append(subprocess.Popen(
+            [sys.executable, "-m", "bench.search", "--worker", str(out), str(trial.hidden_units),
+             str(trial.batch_size), str(steps)], cwd=ROOT, stderr=subprocess.DEVNULL))
+    for p in running:
+        if p.wait() != 0:
+            raise SystemExit(f"bench.search: an item failed (exit {p.returncode})")
+    return time.perf_counter() - start
 
 
 def main() -> None:
-    with tempfile.TemporaryDirectory() as one, tempfile.TemporaryDirectory() as three:
-        for work in (Path(one), Path(three)):
-            for name in ("stages", "fmnist_mlp"):
-                (work / name).symlink_to(ROOT / name)
-        single_s, single = run_search(Path(one), [0])
-        multi_s, multi = run_search(Path(three), [0, 1, 2])
-    same = all(single[name]["seeds"]["0"] == multi[name]["seeds"]["0"] for name in single)
-    print(f"{len(ITEMS)} items x epochs 20, 40, each item its own stage process")
-    print(f"single seed [0]: {single_s:.1f} s; seeds [0, 1, 2]: {multi_s:.1f} s")
-    print(f"wall-time ratio three-seed / single-seed: {multi_s / single_s:.2f} "
-          f"(3.00 would be no saving at all); seed 0 identical in both: {same}")
+    from fmnist_mlp.repro import cores, default_jobs
+
+    jobs = default_jobs(len(ITEMS))
+    cfg = load_section(SearchConfig, ROOT / "params.yaml")
+    with tempfile.TemporaryDirectory() as before_dir, tempfile.TemporaryDirectory() as now_dir:
+        before = side(Path(before_dir), 1, BEFORE_STEPS)
+        now = side(Path(now_dir), jobs, 0)
+        same = all((Path(before_dir) / t.name / "metrics.json").read_bytes()
+                   == (Path(now_dir) / t.name / "metrics.json").read_bytes() for t in ITEMS)
+    print(f"{len(ITEMS)} items x seeds {list(cfg.seeds)} x epochs {list(cfg.epochs)}, "
+          f"{cores()} cores")
+    print(f"before: one item at a time, {BEFORE_STEPS} steps per execution: {before:.1f} s")
+    print(f"now: {jobs} items at a time, a whole epoch per execution: {now:.1f} s")
+    print(f"metrics.json identical on both sides: {same}")
+    print(f"ratio {now / before:.2f}")
 
 
 if __name__ == "__main__":
-    main()
+    if sys.argv[1:2] == ["--worker"]:
+        worker(sys.argv[2], *map(int, sys.argv[3:6]))
+    else:
+        main()

@@ -41,6 +41,20 @@ WAIT = 60  # seconds for a scheduler and its first worker to answer
 CACHE = "dvc-cache"  # one DVC cache per worker machine, under the work dir: data pulled once
 
 
+def dvc(*args: str) -> list[str]:
+    return [sys.executable, "-m", "dvc", *args]
+
+
+def stage_env() -> dict:
+    """The environment of a stage: this Python's venv first on PATH (stages run `python`)."""
+    return dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
+
+
+# ``run_item`` runs on the workers: this module imports nothing of the project, so that Dask
+# (which pickles what ``python -m fmnist_mlp.cluster`` defines by value) needs no project code
+# on the scheduler. fmnist_mlp.repro takes dvc() and stage_env() from here.
+
+
 class ClusterError(Exception):
     """A failure of the cluster run, said in one line."""
 
@@ -55,15 +69,6 @@ def run(argv: list[str], cwd: Path, env: dict | None = None) -> str:
         command = " ".join(Path(a).name if i == 0 else a for i, a in enumerate(argv[:5]))
         raise ClusterError(f"`{command}` exited {result.returncode}: {said}")
     return output
-
-
-def dvc(*args: str) -> list[str]:
-    return [sys.executable, "-m", "dvc", *args]
-
-
-def stage_env() -> dict:
-    """The environment of a stage: this Python's venv first on PATH (stages run `python`)."""
-    return dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
 
 
 def run_item(item: str, repo: str, commit: str, params: str, remote: str, remote_url: str,

@@ -30,6 +30,8 @@ import sys
 import threading
 from pathlib import Path
 
+from fmnist_mlp.cluster import dvc, stage_env
+
 MATRIX = "search"  # the matrix stage whose items run side by side
 UPSTREAM = "prepare"  # what every item depends on, run here first
 WORKDIR = Path(".dvc/tmp/repro")  # the workers' copies (ignored by git and by DVC)
@@ -39,15 +41,6 @@ LINKED = ("data/prepared",)  # big inputs of the items: hard links into the copi
 
 class ReproError(Exception):
     """A failure said in one line."""
-
-
-def dvc(*args: str) -> list[str]:
-    return [sys.executable, "-m", "dvc", *args]
-
-
-def stage_env() -> dict:
-    """The environment of a stage: this Python's venv first on PATH (stages run `python`)."""
-    return dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
 
 
 def cores() -> int:
@@ -242,6 +235,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.jobs is not None and args.jobs < 1:
         parser.error(f"--jobs: expected at least 1, got {args.jobs}")
     root = Path.cwd()
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # even if the parent ignores it
     try:
         code = run_here(root, "repro", UPSTREAM)
         if code != 0:

@@ -4,6 +4,7 @@ configurations. Only the select stage runs this (a search item does not depend o
 
 from __future__ import annotations
 
+import csv
 import json
 from dataclasses import asdict
 from pathlib import Path
@@ -72,6 +73,24 @@ def figures_at(recorded: dict, examples: int) -> dict:
         raise ValueError(f"val_correct {correct!r} is not a count of 0..{examples}")
     loss = float(recorded["val_loss"])
     return {"val_correct": correct, "val_accuracy": correct / examples, "val_loss": loss}
+
+
+def overlay(curves_root: Path, trials: list[Trial], keys: tuple[str, ...]) -> list[dict]:
+    """Every item's mean validation accuracy per epoch in one long table (epoch, item,
+    val_accuracy), the item labelled by ``keys``: one line per item in one chart. An item that
+    diverged on every seed has no rows."""
+    rows = []
+    for trial in trials:
+        path = curves_root / f"{trial.name}.csv"
+        try:
+            with path.open() as f:
+                curve = [(int(r["epoch"]), float(r["val_accuracy"])) for r in csv.DictReader(f)]
+        except (OSError, KeyError, ValueError) as e:
+            raise DataError(f"{path}: cannot read the item's curves ({type(e).__name__}: {e}); "
+                            f"run `dvc repro search`") from None
+        name = label(asdict(trial), keys) if keys else trial.name
+        rows += [{"epoch": e, "item": name, "val_accuracy": acc} for e, acc in curve]
+    return rows
 
 
 def configurations(items: list[dict], shown: tuple[str, ...] = (*AXES, "epochs"),

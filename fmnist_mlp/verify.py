@@ -15,11 +15,19 @@ from pathlib import Path
 import yaml
 
 
-def output_hashes(lock_text: str) -> dict[str, str]:
-    """{output path: md5} of every stage in a dvc.lock."""
-    stages = (yaml.safe_load(lock_text) or {}).get("stages", {})
-    return {out["path"]: out.get("md5", "") for stage in stages.values()
-            for out in stage.get("outs", [])}
+def output_hashes(lock_text: str, stages: set[str] | None = None) -> dict[str, str]:
+    """{output path: md5} of every stage in a dvc.lock (of ``stages`` only, if given)."""
+    locked = (yaml.safe_load(lock_text) or {}).get("stages", {})
+    return {out["path"]: out.get("md5", "") for name, stage in locked.items()
+            if stages is None or name in stages for out in stage.get("outs", [])}
+
+
+def pipeline_stages() -> set[str]:
+    """The stages dvc.yaml defines now (matrix items by name): a stage that was removed from
+    the pipeline is no output of it, even while an old dvc.lock still records it."""
+    listed = subprocess.run(["dvc", "stage", "list", "--name-only"], check=True,
+                            capture_output=True, text=True).stdout
+    return set(listed.split())
 
 
 def compare(committed: dict[str, str], current: dict[str, str]) -> list[str]:
@@ -28,8 +36,9 @@ def compare(committed: dict[str, str], current: dict[str, str]) -> list[str]:
 
 
 def main() -> int:
+    stages = pipeline_stages()
     committed = output_hashes(subprocess.run(["git", "show", "HEAD:dvc.lock"], check=True,
-                                             capture_output=True, text=True).stdout)
+                                             capture_output=True, text=True).stdout, stages)
     current = output_hashes(Path("dvc.lock").read_text())
     differ = compare(committed, current)
     status = subprocess.run(["dvc", "status", "--json"], capture_output=True, text=True)

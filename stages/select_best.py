@@ -2,12 +2,14 @@
 seeds, compare the winner with each other one, export it.
 
 Usage: python -m stages.select_best SEARCH_ROOT CURVES_ROOT METRICS_JSON REPORT_JSON RESULTS_CSV
-           RESULTS_PNG BEST_DIR
+           RESULTS_PNG BEST_DIR OVERLAY_CSV
 METRICS_JSON: the winner's mean validation accuracy and loss, its std over the seeds, the p-value
 of the paired t-test against the runner-up, and the validation accuracy of the seed's protocol's
 choice (one run per configuration, the first seed); REPORT_JSON: both choices' configurations and
 the verdict; RESULTS_CSV and RESULTS_PNG: every configuration with its interval; BEST_DIR:
-config.json, history.csv (mean curves) and model_seed<S>.keras of each seed.
+config.json, history.csv (mean curves) and model_seed<S>.keras of each seed; OVERLAY_CSV: every
+item's mean validation accuracy per epoch, labelled by the axes that vary (one chart, one line
+per item).
 """
 
 if not __package__:  # run as a file, `python stages/select_best.py` as in DVC's tutorials
@@ -30,6 +32,7 @@ from fmnist_mlp.selection import (
     compare,
     configurations,
     label,
+    overlay,
     rank,
     read_item,
     select_best,
@@ -48,15 +51,16 @@ def warn_stale(root: Path, names: set[str]) -> None:
                             f"hash; remove them for a dvc.lock like a fresh clone's")
 
 
-def alive(rows: list[dict], what: str, quiet: bool = False) -> list[dict]:
+def alive(rows: list[dict]) -> list[dict]:
     """``rows`` without the configurations no better than chance (named), or DataError if that
     leaves none."""
     dead = at_chance(rows)
     if dead and len(dead) == len(rows):
-        raise DataError(f"every configuration is no better than chance ({what}: val accuracy "
-                        f"{max(r['val_accuracy'] for r in rows):.4f} at best, 1/{NUM_CLASSES} is "
-                        f"chance), nothing to select; lower search.learning_rate")
-    if dead and not quiet:
+        raise DataError(f"every configuration is no better than chance (val accuracy "
+                        f"{max(r['val_accuracy'] for r in rows):.4f} at best, chance is "
+                        f"1/{NUM_CLASSES}), nothing to select; check search.learning_rate (too "
+                        f"high kills the units, too low learns nothing) and search.epochs")
+    if dead:
         stage.log("select", f"left out {len(dead)} configuration(s) no better than chance "
                             f"(1/{NUM_CLASSES}): " + "; ".join(
                                 f"{r['item']} at {r['epochs']} epochs (val accuracy "
@@ -76,7 +80,7 @@ def verdict(runner_up: dict | None, alpha: float, seeds: int) -> str:
 
 
 def main(search_root: Path, curves_root: Path, metrics_path: Path, report_path: Path,
-         results_path: Path, results_png: Path, best_dir: Path) -> None:
+         results_path: Path, results_png: Path, best_dir: Path, overlay_csv: Path) -> None:
     cfg = load_section(SearchConfig)
     grid = expand_grid(cfg)
     items = [read_item(search_root / t.name, t, cfg.epochs, cfg.seeds) for t in grid]
@@ -90,16 +94,20 @@ def main(search_root: Path, curves_root: Path, metrics_path: Path, report_path: 
         stage.log("select", f"left out {len(diverged)} item(s) with a diverged seed: "
                             f"{'; '.join(diverged)}")
     shown = varying(cfg)
-    grid_rows = alive(configurations(items, shown), "the seeds' mean")
+    grid_rows = alive(configurations(items, shown))
     rows = compare(grid_rows, select_best(grid_rows), cfg.alpha)  # grid order
     best, *others = rank(rows)  # stable: the same winner as select_best
     runner_up = others[0] if others else None
-    single = select_best(alive(configurations(items, shown, seeds=cfg.seeds[:1]),
-                               f"seed {cfg.seeds[0]} alone", quiet=True))
+    kept = {(r["item"], r["epochs"]) for r in grid_rows}  # the seed's protocol: the same ones
+    single = select_best([r for r in configurations(items, shown, seeds=cfg.seeds[:1])
+                          if (r["item"], r["epochs"]) in kept])
     constant = label({k: getattr(cfg, k)[0] for k in LABELS},
                      tuple(k for k in LABELS if k not in shown))
     said = verdict(runner_up, cfg.alpha, len(cfg.seeds))
-    with stage.outputs(metrics_path, report_path, results_path, results_png, best_dir):
+    curves = overlay(curves_root, grid, tuple(k for k in shown if k != "epochs"))
+    with stage.outputs(metrics_path, report_path, results_path, results_png, best_dir,
+                       overlay_csv):
+        stage.write_csv(overlay_csv, curves, ("epoch", "item", "val_accuracy"))
         best_dir.mkdir(parents=True, exist_ok=True)
         for seed in cfg.seeds:
             shutil.copyfile(search_root / best["item"] / checkpoint_name(seed, best["epochs"]),

@@ -72,3 +72,40 @@ def test_readme_pipeline_graph_is_dvc_dag_with_the_matrix_collapsed(root):
                          text=True, check=True).stdout
     (readme,) = re.findall(r"```mermaid\n(.*?)```", (root / "README.md").read_text(), re.S)
     assert mermaid_edges(readme) == mermaid_edges(dag)
+
+
+def dvc_stage_names(root) -> set[str]:
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    dvc = Path(sys.executable).parent / "dvc"
+    return set(subprocess.run([str(dvc), "stage", "list", "--name-only"], cwd=root, check=True,
+                              capture_output=True, text=True).stdout.split())
+
+
+def test_dvc_lock_and_metrics_hold_only_what_the_pipeline_defines(root):
+    """No dead record: every stage of dvc.lock is in dvc.yaml, every file of metrics/ is a
+    declared metric."""
+    locked = set(yaml.safe_load((root / "dvc.lock").read_text())["stages"])
+    dead = locked - dvc_stage_names(root)
+    assert not dead, f"dead stages in dvc.lock: {dead}"
+    declared = {next(iter(m)) if isinstance(m, dict) else m
+                for _, stage in stages(root) for m in stage.get("metrics", [])}
+    on_disk = {f"metrics/{p.name}" for p in (root / "metrics").iterdir()}
+    assert on_disk == declared, f"undeclared {on_disk - declared}, missing {declared - on_disk}"
+
+
+# What a search item must not depend on: an edit there retrains nothing (the costly stage).
+NOT_IN_A_SEARCH_ITEM = ("fmnist_mlp/selection.py", "fmnist_mlp/stats.py", "fmnist_mlp/mlp.py",
+                        "fmnist_mlp/scratch.py", "fmnist_mlp/landscape.py",
+                        "fmnist_mlp/gradcheck.py", "fmnist_mlp/sgd.py", "fmnist_mlp/prepare.py",
+                        "fmnist_mlp/fetch.py", "fmnist_mlp/plotting.py", "fmnist_mlp/metrics.py",
+                        "stages/select_best.py")
+
+
+def test_a_search_item_depends_on_neither_selection_statistics_figures_nor_numpy_maths(root):
+    deps = set(dict(stages(root))["search"]["deps"])
+    assert not deps & set(NOT_IN_A_SEARCH_ITEM), deps & set(NOT_IN_A_SEARCH_ITEM)
+    params = dict(stages(root))["search"]["params"]
+    assert params == ["search.epochs", "search.seeds"]  # the axes are the matrix's

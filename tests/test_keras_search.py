@@ -36,8 +36,8 @@ TRIAL = Trial(hidden_layers=2, hidden_units=16, learning_rate=0.05, batch_size=3
 
 def test_first_epochs_of_a_long_run_are_the_short_run(tmp_path, small_data):
     train, val = small_data
-    long, _ = keras_search.train_item(TRIAL, train, val, (2, 4), (7,), 5, *outs(tmp_path, "long"))
-    short, _ = keras_search.train_item(TRIAL, train, val, (2,), (7,), 5, *outs(tmp_path, "short"))
+    long, _ = keras_search.train_item(TRIAL, train, val, (2, 4), (7,), *outs(tmp_path, "long"))
+    short, _ = keras_search.train_item(TRIAL, train, val, (2,), (7,), *outs(tmp_path, "short"))
     assert long[7][2] == short[7][2]
     checkpoint = keras.models.load_model(tmp_path / "long" / "model_seed7_e2.keras")
     final = keras.models.load_model(tmp_path / "short" / "model_seed7_e2.keras")
@@ -50,21 +50,26 @@ def test_first_epochs_of_a_long_run_are_the_short_run(tmp_path, small_data):
 
 def test_item_is_deterministic_and_readable(tmp_path, small_data):
     train, val = small_data
-    a, seconds = keras_search.train_item(TRIAL, train, val, (1, 3), (3, 4), 5, *outs(tmp_path, "a"))
-    b, _ = keras_search.train_item(TRIAL, train, val, (1, 3), (3, 4), 5, *outs(tmp_path, "b"))
+    a, seconds = keras_search.train_item(TRIAL, train, val, (1, 3), (3, 4), *outs(tmp_path, "a"))
+    b, _ = keras_search.train_item(TRIAL, train, val, (1, 3), (3, 4), *outs(tmp_path, "b"))
     assert a == b and seconds > 0
     # the same bytes: models saved without their time of saving, no timing in metrics.json
     for name in ("metrics.json", "history.csv", "model_seed3_e1.keras", "model_seed4_e3.keras"):
         assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes(), name
     item = read_item(tmp_path / "a", TRIAL, (1, 3), (3, 4))
-    assert item["seeds"][4][3] == a[4][3] and item["diverged"] == {}
+    figures = item["seeds"][4][3]
+    assert (figures["val_correct"], figures["val_loss"]) == (a[4][3]["val_correct"],
+                                                             a[4][3]["val_loss"])
+    assert figures["val_accuracy"] == a[4][3]["val_correct"] / len(val.X)
+    assert item["diverged"] == {}
     runs = (tmp_path / "a" / "history.csv").read_text().splitlines()
     assert runs[0] == "seed,epoch,train_loss,val_loss,train_accuracy,val_accuracy"
     assert len(runs) == 1 + 2 * 3
     mean = (tmp_path / "a.csv").read_text().splitlines()
     assert mean[0] == "epoch,train_loss,val_loss,train_accuracy,val_accuracy"
     assert float(mean[3].split(",")[4]) == pytest.approx(
-        (a[3][3]["val_accuracy"] + a[4][3]["val_accuracy"]) / 2, abs=1e-6)
+        (a[3][3]["val_correct"] + a[4][3]["val_correct"]) / 2 / len(val.X), abs=1e-6)
+    assert all(isinstance(a[s][e]["val_correct"], int) for s in (3, 4) for e in (1, 3))
     assert json.loads((tmp_path / "a" / "metrics.json").read_text())["trial"]["batch_size"] == 32
 
 
@@ -90,17 +95,22 @@ def test_seeds_differ_in_initial_weights_and_data_order(small_data):
     assert not np.array_equal(first_batch(0), first_batch(1))
 
 
-def test_steps_per_execution_does_not_change_results(tmp_path, small_data):
+def test_steps_per_execution_changes_no_bit(small_data):
+    """A speed knob, not a param: one step, 8 steps or a whole epoch per execution train the
+    same weights and the same validation curves."""
     train, val = small_data
-    one, _ = keras_search.train_item(TRIAL, train, val, (2,), (5,), 1, *outs(tmp_path, "one"))
-    many, _ = keras_search.train_item(TRIAL, train, val, (2,), (5,), 8, *outs(tmp_path, "many"))
-    assert one[5][2]["val_loss"] == pytest.approx(many[5][2]["val_loss"], abs=1e-6)
+    runs = [keras_search.fit(TRIAL, train, val, 3, 5, steps_per_execution=spe)
+            for spe in (1, 8, None)]  # None: the default, a whole epoch
+    for h in runs[1:]:
+        assert h.history == runs[0].history
+        for w, w0 in zip(h.model.get_weights(), runs[0].model.get_weights(), strict=True):
+            np.testing.assert_array_equal(w, w0)
 
 
 def test_a_diverged_seed_records_where_and_keeps_no_model(tmp_path, small_data):
     train, val = small_data
     wild = Trial(hidden_layers=2, hidden_units=16, learning_rate=1e4, batch_size=32, l2=0.001)
-    results, _ = keras_search.train_item(wild, train, val, (2, 4), (7,), 5,
+    results, _ = keras_search.train_item(wild, train, val, (2, 4), (7,),
                                          *outs(tmp_path, "wild"))
     item = read_item(tmp_path / "wild", wild, (2, 4), (7,))
     assert results == {7: {"diverged": item["diverged"][7]}}
@@ -110,6 +120,17 @@ def test_a_diverged_seed_records_where_and_keeps_no_model(tmp_path, small_data):
     text = (tmp_path / "wild" / "metrics.json").read_text() + \
         (tmp_path / "wild.csv").read_text() + (tmp_path / "wild" / "history.csv").read_text()
     assert "NaN" not in text and "nan," not in text
+
+
+def test_a_loss_that_explodes_while_finite_is_a_divergence(tmp_path, small_data):
+    """lr 5: the loss grows by orders of magnitude but stays finite, and accuracy is at chance;
+    it counts as diverged (above 100 x ln 10), like a NaN."""
+    train, val = small_data
+    wild = Trial(hidden_layers=2, hidden_units=16, learning_rate=5.0, batch_size=32, l2=0.001)
+    results, _ = keras_search.train_item(wild, train, val, (2, 4), (7,), *outs(tmp_path, "wild"))
+    diverged = results[7]["diverged"]
+    loss = float(diverged["loss"])
+    assert np.isfinite(loss) and loss > 100 * np.log(10), diverged
 
 
 def test_history_rows_rename_keras_columns_and_drop_missing_validation():
@@ -125,8 +146,8 @@ def test_history_rows_rename_keras_columns_and_drop_missing_validation():
 def test_a_seed_trains_the_same_alone_or_among_others(tmp_path, small_data):
     """The seed-0 run of a multi-seed item is the single-seed search's run, bit for bit."""
     train, val = small_data
-    alone, _ = keras_search.train_item(TRIAL, train, val, (2,), (7,), 5, *outs(tmp_path, "a"))
-    among, _ = keras_search.train_item(TRIAL, train, val, (2,), (8, 7), 5, *outs(tmp_path, "b"))
+    alone, _ = keras_search.train_item(TRIAL, train, val, (2,), (7,), *outs(tmp_path, "a"))
+    among, _ = keras_search.train_item(TRIAL, train, val, (2,), (8, 7), *outs(tmp_path, "b"))
     assert alone[7] == among[7] and among[8] != among[7]
     assert (tmp_path / "a" / "model_seed7_e2.keras").read_bytes() == \
         (tmp_path / "b" / "model_seed7_e2.keras").read_bytes()

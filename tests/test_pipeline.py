@@ -1,19 +1,21 @@
 """End to end: `dvc repro` on the real data in a temporary copy of the repo, with small params."""
 
 import json
+import os
 import re
 import shutil
 import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
 import yaml
 from conftest import ROOT, copy_project, needs_dataset, run_dvc
 
-pytestmark = [pytest.mark.slow, needs_dataset]
+pytestmark = needs_dataset
 
 
 def override(repo, **sections):
@@ -39,6 +41,7 @@ def small_repo(tmp_path_factory):
     repo = copy_project(tmp_path_factory.mktemp("e2e") / "repo")
     override(repo, **SMALL)
     run_dvc(repo, "repro")
+    (repo.parent / "fixture.lock").write_text((repo / "dvc.lock").read_text())  # as first run
     return repo
 
 
@@ -303,6 +306,12 @@ BAD_PARAMS = [  # (id, params change, stage, exit code, line shown, output that 
      "train_scratch", FAILED, "scratch.epochs: missing from params.yaml", "models/scratch"),
     ("large epsilon", dict(gradcheck={"epsilon": 0.01}), "gradcheck", FAILED,
      "lower it before concluding that the gradient is wrong", "metrics/gradcheck.json"),
+    ("oversize scratch layer", dict(scratch={"hidden": [1_000_000_000]}), "gradcheck", FAILED,
+     "scratch.hidden: needs about", "metrics/gradcheck.json"),
+    ("exploding loss, still finite", dict(search={"learning_rate": [100.0]}), "select", FAILED,
+     "every item diverged, nothing to select", "models/best"),
+    ("a grid at chance level", dict(search={"learning_rate": [2.0]}), "select", FAILED,
+     "every configuration is no better than chance", "models/best"),
 ]
 
 
@@ -320,6 +329,19 @@ def test_bad_params_give_one_line_and_no_output_then_good_params_recover(
     assert (small_repo / absent).exists()
 
 
+def test_an_oversize_search_item_is_refused_before_training(small_repo):
+    item = "models/search/layers1-units1000000000-lr0.05-batch256-l2_0.001"
+    original = set_params(small_repo, search={"hidden_units": [1_000_000_000]})
+    try:
+        assert_one_line(run_dvc(small_repo, "repro", "select", check=False), FAILED,
+                        "search.hidden_units 1000000000 x hidden_layers 1: needs about")
+        assert not (small_repo / item).exists()
+    finally:
+        (small_repo / "params.yaml").write_text(original)
+    run_dvc(small_repo, "repro", "select")
+    assert "up to date" in run_dvc(small_repo, "status").stdout
+
+
 ACCEPTED = [  # params DVC reads as valid, which the stages must accept too
     ("exponent notation", dict(text_edit=lambda t: t.replace("learning_rate: 0.1",
                                                              "learning_rate: 1e-1", 1)),
@@ -331,6 +353,8 @@ ACCEPTED = [  # params DVC reads as valid, which the stages must accept too
      "left out 2 item(s) with a diverged seed"),
     ("a dead model", dict(scratch={"learning_rate": 100.0}), "train_scratch",
      "is no better than chance (1/10)"),
+    ("configurations at chance level", dict(search={"learning_rate": [0.05, 2.0]}), "select",
+     "left out 4 configuration(s) no better than chance (1/10)"),
 ]
 
 
@@ -358,6 +382,7 @@ def test_stage_scripts_report_misuse_and_broken_inputs_in_one_line(small_repo, t
     broken = tmp_path / "broken"
     shutil.copytree(small_repo / "models/best", broken)
     (broken / "model_seed0.keras").write_bytes(b"not a zip")
+    (tmp_path / "file").write_text("a regular file")
     scratch = tmp_path / "scratch"
     scratch.mkdir()
     (scratch / "model.npz").write_bytes(b"PK\x03\x04 truncated")
@@ -367,10 +392,13 @@ def test_stage_scripts_report_misuse_and_broken_inputs_in_one_line(small_repo, t
          "model_seed0.keras: cannot load the Keras model"),
         (("stages.evaluate_scratch", "data/prepared", str(scratch), str(tmp_path / "m"),
           str(tmp_path / "r"), str(tmp_path / "c.csv")),
-         "model.npz: cannot load the scratch model"),
+         "model.npz: not a readable scratch model"),
         (("stages.landscape", "data/prepared", str(scratch), str(tmp_path / "l.npz"),
           str(tmp_path / "m"), str(tmp_path / "r"), str(tmp_path)),
-         "model.npz: cannot load the scratch model"),
+         "model.npz: not a readable scratch model"),
+        (("stages.train_scratch", "data/prepared", str(tmp_path / "file" / "model"),
+          str(tmp_path / "m"), str(tmp_path / "h.csv")),  # an output below a regular file
+         f"{tmp_path / 'file' / 'model'}: cannot write ({tmp_path / 'file'} is not a directory)"),
     ]:
         process = stage_command(small_repo, *argv)
         assert_one_line(subprocess.CompletedProcess([], process.wait(), *process.communicate()),
@@ -408,6 +436,7 @@ def rendered_dom(page, *flags):
     return result.stdout
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not CHROMIUM, reason="no chromium (make test installs Debian's)")
 def test_plots_page_renders_every_plot_offline(small_repo, tmp_path):
     out = tmp_path / "page"
@@ -415,7 +444,7 @@ def test_plots_page_renders_every_plot_offline(small_repo, tmp_path):
     html = (out / "index.html").read_text()
     assert not re.findall(r"<script[^>]+src=", html), "the page loads a script from elsewhere"
     ids = re.findall(r"vegaEmbed\('#([\w-]+)'", html)
-    expected = {"scratch_loss", "scratch_accuracy", "final_history",
+    expected = {"scratch_loss", "scratch_accuracy", "final_history", "search_items",
                 "plots_confusion_scratch_csv", "plots_confusion_keras_csv",
                 *(f"plots_search_layers{n}-units8-lr0_05-batch256-l2_0_001_csv" for n in (1, 2))}
     assert expected <= set(ids), ids  # and the curves of items earlier tests left behind
@@ -429,3 +458,72 @@ def test_plots_page_renders_every_plot_offline(small_repo, tmp_path):
             assert body.count('role="graphics-symbol"') > 0, f"{div_id}: no marks drawn"
     images = re.findall(r'<img src="(static/[^"]+)"', html)
     assert len(images) == 3 and all((out / src).is_file() for src in images), images
+
+
+UNRELATED_EDITS = {  # a file far from Keras -> a line appended to it
+    "fmnist_mlp/selection.py": "\n# the selection rule, edited\n",
+    "fmnist_mlp/stats.py": "\n# the statistics, edited\n",
+    "fmnist_mlp/scratch.py": "\n# another section's params checks (scratch), edited\n",
+    "fmnist_mlp/landscape.py": "\n# another section's params checks (landscape), edited\n",
+    "fmnist_mlp/plotting.py": "\n# a figure, edited\n",
+    "fmnist_mlp/mlp.py": "\n# the from-scratch numpy maths, edited\n",
+}
+
+
+def test_an_edit_far_from_keras_leaves_every_search_item_up_to_date(small_repo):
+    originals = {name: (small_repo / name).read_text() for name in UNRELATED_EDITS}
+    try:
+        for name, line in UNRELATED_EDITS.items():
+            (small_repo / name).write_text(originals[name] + line)
+        status = json.loads(run_dvc(small_repo, "status", "--json").stdout)
+    finally:
+        for name, text in originals.items():
+            (small_repo / name).write_text(text)
+    assert not [s for s in status if s.startswith("search@")], status
+    assert {"select", "train_scratch", "landscape"} <= set(status)  # the edits were seen
+
+
+def repro_command(repo, *args, **popen):
+    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}:{os.environ['PATH']}")
+    return subprocess.Popen([sys.executable, "-m", "fmnist_mlp.repro", *args], cwd=repo, env=env,
+                            text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE, **popen)
+
+
+def test_parallel_repro_writes_what_a_serial_repro_writes(small_repo, tmp_path):
+    """Another copy with its own cache: the items on 2 workers, then dvc repro; dvc.lock and
+    every output are the serial fixture's, byte for byte."""
+    repo = copy_project(tmp_path / "parallel")
+    override(repo, **SMALL)
+    process = repro_command(repo, "--jobs", "2")
+    out, err = process.communicate(timeout=600)
+    assert process.returncode == 0, out + err
+    assert "2 search items on 2 workers" in out, out
+    assert "2 of 2 items done (2 trained, 0 restored from the run-cache)" in out, out
+    assert "Running stage 'search@" not in out  # restored from the run-cache, not retrained
+    assert (repo / "dvc.lock").read_text() == (small_repo.parent / "fixture.lock").read_text()
+    assert not (repo / ".dvc/tmp/repro").exists()
+    assert "up to date" in run_dvc(repo, "status").stdout
+
+
+def test_ctrl_c_stops_every_worker_and_records_no_unfinished_item(small_repo):
+    original = set_params(small_repo, search={"epochs": [300], "batch_size": [64]})
+    try:
+        process = repro_command(small_repo, "--jobs", "2", start_new_session=True)
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and not list(
+                (small_repo / ".dvc/tmp/repro").glob("w*/models/search/*")):
+            time.sleep(0.5)  # until the workers train
+        time.sleep(2)
+        os.killpg(process.pid, signal.SIGINT)  # Ctrl-C reaches the terminal's process group
+        out, err = process.communicate(timeout=60)
+        assert process.returncode == 130, out + err
+        assert "repro: interrupted; every worker stopped" in err
+        assert "Traceback" not in err
+        left = subprocess.run(["pgrep", "-f", "dvc repro --single-item"], capture_output=True,
+                              text=True).stdout
+        assert left == "", left
+        assert not (small_repo / ".dvc/tmp/repro").exists()
+        status = json.loads(run_dvc(small_repo, "status", "--json").stdout)
+        assert sum(s.startswith("search@") for s in status) == 2  # nothing was recorded
+    finally:
+        (small_repo / "params.yaml").write_text(original)

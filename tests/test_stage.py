@@ -40,3 +40,72 @@ def test_floats_are_written_with_stable_digits_and_never_nan(tmp_path):
     with pytest.raises(StudyError, match="bad.json: non-finite value nan"):
         stage.write_json(tmp_path / "bad.json", {"loss": math.nan})
     assert not (tmp_path / "bad.json").exists()
+
+
+def test_exact_floats_keep_every_digit_and_numpy_integers_are_ints(tmp_path):
+    import numpy as np
+
+    stage.write_json(tmp_path / "x.json", {"loss": 1 / 3, "n": np.int64(7)}, exact=True)
+    assert (tmp_path / "x.json").read_text() == '{\n  "loss": 0.3333333333333333,\n  "n": 7\n}\n'
+
+
+@pytest.mark.parametrize("doc, line", [
+    ("x: y.\n\nUsage: python -m stages.x A B\n           C D\nMore text.\n",
+     "Usage: python -m stages.x A B C D"),
+    ("x: y.\n\nUsage: python -m stages.x A\n", "Usage: python -m stages.x A"),
+    ("x: no usage\n", ""),
+])
+def test_usage_keeps_its_continuation_lines(doc, line):
+    assert stage.usage(doc) == line
+
+
+def below_a_file(tmp, monkeypatch):
+    (tmp / "file").write_text("x")
+    return tmp / "file" / "out"
+
+
+def on_a_read_only_disk(tmp, monkeypatch):
+    import tempfile
+
+    def erofs(*args, **kwargs):
+        raise OSError(30, "Read-only file system")
+
+    monkeypatch.setattr(tempfile, "mkstemp", erofs)
+    return tmp / "models" / "out"
+
+
+@pytest.mark.parametrize("make, reason", [
+    (below_a_file, "is not a directory"), (on_a_read_only_disk, "Read-only file system")])
+def test_an_output_that_cannot_be_written_fails_before_any_work(tmp_path, monkeypatch, make,
+                                                                  reason):
+    out = make(tmp_path, monkeypatch)
+    ran = []
+    with pytest.raises(StudyError, match=f"{out}: cannot write .*{reason}"):
+        with stage.outputs(out):
+            ran.append(1)
+    assert ran == [] and not list(tmp_path.rglob(".write-check-*"))
+    assert not (tmp_path / "models").exists()
+
+
+@pytest.mark.parametrize("errno, strerror", [(30, "Read-only file system"),
+                                             (28, "No space left on device")])
+def test_an_os_error_while_writing_is_one_line_naming_the_path(tmp_path, errno, strerror):
+    """EROFS or ENOSPC in the middle of a save (zipfile raises it without a file name)."""
+    out = tmp_path / "model"
+    with pytest.raises(StudyError) as caught:
+        with stage.outputs(out):
+            out.mkdir()
+            (out / "half").write_text("x")
+            raise OSError(errno, strerror)
+    assert str(caught.value) == f"{out}: {strerror} (errno {errno})"
+    assert not out.exists()
+
+
+def test_memory_beyond_what_is_available_is_refused_with_the_key(monkeypatch):
+    from fmnist_mlp.errors import ConfigError
+
+    monkeypatch.setattr(stage, "available_memory", lambda: 2**30)
+    stage.require_memory("scratch.hidden", 2**29)  # fits
+    with pytest.raises(ConfigError, match=r"scratch.hidden: needs about 6.14e\+03 GiB of memory, "
+                                          r"1 GiB available"):
+        stage.require_memory("scratch.hidden", 6.14e3 * 2**30)

@@ -92,3 +92,48 @@ def test_seeds_must_be_distinct_and_alpha_a_level():
         section(SearchConfig, seeds=[0, 0])
     with pytest.raises(ConfigError, match="search.alpha: expected a value between 0 and 1"):
         section(SearchConfig, alpha=1.5)
+
+
+def test_statistics_come_from_the_exact_counts_not_rounded_accuracies(tmp_path):
+    """Counts over 12 000 validation images (the real split): the mean, std, interval and paired
+    p-value equal those computed from correct/total in exact arithmetic, well beyond the 6 digits
+    an accuracy is written with."""
+    from fractions import Fraction
+
+    from fmnist_mlp.grid import write_item_metrics
+    from fmnist_mlp.selection import at_chance
+
+    total = 12_000
+    counts = {A: [10531, 10538, 10599], B: [10530, 10550, 10577]}
+    items = []
+    for trial, correct in counts.items():
+        (tmp_path / trial.name).mkdir()
+        write_item_metrics(tmp_path / trial.name / "metrics.json", trial, total,
+                           {s: {40: {"val_correct": c, "val_loss": 0.3}} for s, c in
+                            zip(SEEDS, correct)})
+        items.append(read_item(tmp_path / trial.name, trial, (40,), SEEDS))
+    rows = configurations(items)
+    best = select_best(rows)
+    (a, b) = compare(rows, best, 0.05)
+    exact_mean = Fraction(sum(counts[A]), 3 * total)
+    assert a["val_accuracy"] == float(exact_mean)  # not a mean of rounded values
+    deviations = [Fraction(c, total) - exact_mean for c in counts[A]]
+    exact_std = math.sqrt(float(sum(d * d for d in deviations) / 2))
+    assert a["std"] == pytest.approx(exact_std, rel=1e-12)
+    rounded = [round(c / total, 6) for c in counts[A]]  # what the item files used to hold
+    assert a["std"] != pytest.approx(summary(rounded)["std"], rel=1e-6)
+    from scipy import stats
+
+    exact_p = stats.ttest_rel([c / total for c in counts[A]],
+                              [c / total for c in counts[B]]).pvalue
+    assert b["p_vs_best"] == pytest.approx(exact_p, rel=1e-12)
+    assert at_chance(rows) == []
+
+
+def test_a_configuration_at_chance_level_is_found():
+    from fmnist_mlp.selection import at_chance
+
+    rows = [{"val_accuracy": 0.1008, "val_examples": 36_000},  # a dead model: 1/10
+            {"val_accuracy": 0.1051, "val_examples": 36_000},  # 3 standard errors: 0.1047
+            {"val_accuracy": 0.85, "val_examples": 36_000}]
+    assert at_chance(rows) == rows[:1]
