@@ -36,38 +36,38 @@ def best_of(repeats: int, *calls):
     return [(min(run[i][0] for run in runs), runs[-1][i][1]) for i in range(len(calls))]
 
 
-def seed_layout_loss(plane, sizes, X, Y, ab) -> np.ndarray:
+def seed_layout_loss(plane, spec, X, Y, ab) -> np.ndarray:
     """Per point: theta(a, b), then the seed's forward pass in its layout (features, N) with each
     W_l as an (out, in) matrix; the correct mean cross-entropy (the seed's own loss is wrong)."""
     XT = np.ascontiguousarray(X.T)  # (n_in, N)
     losses = np.empty(len(ab))
     for g, point in enumerate(ab):
         layers = [(np.ascontiguousarray(W.T), b[:, None])
-                  for W, b in unpack(plane.point(point), sizes)]  # [((out, in), (out, 1))]
+                  for W, b in unpack(plane.point(point), spec.sizes)]  # [((out, in), (out, 1))]
         A = XT
         for W, b in layers[:-1]:
-            A = np.maximum(W @ A + b, 0.0)  # (out, in) @ (in, N)
+            A = spec.act.apply(W @ A + b)  # (out, in) @ (in, N)
         Z = layers[-1][0] @ A + layers[-1][1]  # (C, N)
         losses[g] = cross_entropy(log_softmax(Z.T), Y)
     return losses
 
 
 def main(grid: int = 100, samples: int = 2500, repeats: int = 3) -> None:
-    _, sizes = load_model("models/scratch")
-    trajectory = load_trajectory("models/scratch")  # (T, P)
+    _, spec = load_model("models/scratch")
+    trajectory = load_trajectory("models/scratch", spec)  # (T, P)
     train = load_split("data/prepared", "train")
     X, Y = train.X[:samples].astype(np.float64), train.Y[:samples]
-    plane = fit_plane(trajectory, sizes)
+    plane = fit_plane(trajectory, spec)
     A, B = grid_axes(plane.project(trajectory), grid, 0.1)
     ab = np.stack(np.meshgrid(A, B), axis=-1).reshape(-1, 2)  # (grid^2, 2)
 
     (fast_s, (fast, _)), (single_s, (single, _)), (naive_s, (naive, _)), (seed_s, seed) = best_of(
-        repeats, lambda: plane_loss(plane, sizes, X, Y, ab),
-        lambda: plane_loss(plane, sizes, X, Y, ab, threads=1),
-        lambda: plane_loss_naive(plane, sizes, X, Y, ab),
-        lambda: seed_layout_loss(plane, sizes, X, Y, ab))
-    print(f"{len(ab)} grid points, {len(X)} samples, sizes {sizes}, {os.cpu_count()} cores, "
-          f"fastest of {repeats} interleaved runs")
+        repeats, lambda: plane_loss(plane, spec, X, Y, ab),
+        lambda: plane_loss(plane, spec, X, Y, ab, threads=1),
+        lambda: plane_loss_naive(plane, spec, X, Y, ab),
+        lambda: seed_layout_loss(plane, spec, X, Y, ab))
+    print(f"{len(ab)} grid points, {len(X)} samples, network {spec.describe()}, "
+          f"{os.cpu_count()} cores, fastest of {repeats} interleaved runs")
     print(f"seed's way (per point forward): {naive_s:.2f} s")
     print(f"vectorised:                     {fast_s:.3f} s   (target: about 1 s)")
     print(f"vectorised on one thread:       {single_s:.3f} s   "
@@ -78,7 +78,7 @@ def main(grid: int = 100, samples: int = 2500, repeats: int = 3) -> None:
           f"max |difference| {np.abs(fast - seed).max():.2e}")
 
     full_X = train.X.astype(np.float64)
-    full_s, _ = timed(plane_loss, plane, sizes, full_X, train.Y, ab)
+    full_s, _ = timed(plane_loss, plane, spec, full_X, train.Y, ab)
     print(f"vectorised on the whole train split ({len(full_X)} samples): {full_s:.1f} s "
           f"(target <= 30 s)")
 

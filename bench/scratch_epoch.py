@@ -31,14 +31,14 @@ def worker(what: str, epochs: int) -> list[float]:
 
     from fmnist_mlp.data import load_split
     from fmnist_mlp.params import load_section
-    from fmnist_mlp.scratch import ScratchConfig, initial_params, layer_sizes
+    from fmnist_mlp.scratch import ScratchConfig, initial_params
     from fmnist_mlp.sgd import sgd
 
     cfg = load_section(ScratchConfig)
     train = load_split(ROOT / "data/prepared", "train")
-    sizes = layer_sizes(cfg, train)
+    spec = cfg.spec(train)
     if what == "scratch":
-        result = sgd(initial_params(cfg, sizes), train.X.astype(cfg.dtype), train.Y, sizes,
+        result = sgd(initial_params(cfg, spec), train.X.astype(cfg.dtype), train.Y, spec,
                      epochs=epochs + 1, batch_size=cfg.batch_size,
                      learning_rate=cfg.learning_rate, l2=cfg.l2, rng=np.random.default_rng(0),
                      progress=False)
@@ -56,7 +56,7 @@ def worker(what: str, epochs: int) -> list[float]:
         def on_epoch_end(self, epoch, logs=None):
             self.seconds.append(time.perf_counter() - self.start)
 
-    model = build_mlp(sizes, cfg.l2, cfg.learning_rate, regularize_output=True)
+    model = build_mlp(spec, cfg.l2, cfg.learning_rate)  # L2 on every kernel, as the scratch MLP
     timer = Timer()
     model.fit(train.X, train.Y, batch_size=cfg.batch_size, epochs=epochs + 1, shuffle=True,
               verbose=0, callbacks=[timer])

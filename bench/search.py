@@ -24,7 +24,7 @@ from fmnist_mlp.grid import SearchConfig, Trial
 from fmnist_mlp.params import load_section
 
 ROOT = Path(__file__).resolve().parents[1]
-ITEMS = [Trial(3, units, 0.05, batch, 0.001) for units in (30, 40) for batch in (64, 128)]
+ITEMS = [Trial(3, units, 0.05, batch, 0.001, "relu") for units in (30, 40) for batch in (64, 128)]
 BEFORE_STEPS = 50  # the former search.steps_per_execution
 
 
@@ -34,7 +34,7 @@ def worker(out: str, units: int, batch: int, steps: int) -> None:
     from fmnist_mlp.keras_search import train_item
 
     cfg = load_section(SearchConfig, ROOT / "params.yaml")
-    trial = Trial(3, units, 0.05, batch, 0.001)
+    trial = Trial(3, units, 0.05, batch, 0.001, "relu")
     prepared = ROOT / "data" / "prepared"
     train, val = load_split(prepared, "train"), load_split(prepared, "val")
     train_item(trial, train, val, cfg.epochs, cfg.seeds, Path(out) / trial.name,

@@ -8,16 +8,16 @@ import numpy as np
 import scipy.optimize
 
 from fmnist_mlp.mlp import (
-    Sizes,
     _forward,
     cross_entropy,
+    l2_mask,
     layer_slices,
     log_softmax,
     loss_and_grad,
     unpack,
-    weight_mask,
 )
 from fmnist_mlp.params import Section, positive
+from fmnist_mlp.spec import MLPSpec
 
 
 @dataclass(frozen=True)
@@ -61,15 +61,17 @@ def central_difference(f, theta: np.ndarray, epsilon: float) -> tuple[np.ndarray
     return grad, crossed
 
 
-def loss_and_relu_pattern(theta: np.ndarray, X: np.ndarray, Y: np.ndarray, sizes: Sizes,
-                          l2: float) -> tuple[float, np.ndarray]:
-    """The objective computed afresh (not by loss_and_grad) and which ReLUs are on, (B, units)
-    bool: a step that switches one crosses a kink, where a finite difference is no derivative."""
-    layers = unpack(theta, sizes)
-    activations = _forward(layers, X)
-    weights = theta * weight_mask(sizes)  # (P,)
+def loss_and_pattern(theta: np.ndarray, X: np.ndarray, Y: np.ndarray, spec: MLPSpec,
+                     l2: float) -> tuple[float, np.ndarray]:
+    """The objective computed afresh (not by loss_and_grad) and, for an activation with kinks,
+    the derivative at every hidden unit (B, units): a step that changes it has crossed a kink,
+    where a finite difference is no derivative. A smooth activation has no pattern (B, 0)."""
+    activations = _forward(unpack(theta, spec.sizes), X, spec.act)
+    weights = theta * l2_mask(spec)  # (P,)
     loss = cross_entropy(log_softmax(activations[-1]), Y) + l2 * float(np.vdot(weights, weights))
-    return loss, np.hstack([a > 0 for a in activations[1:-1]])  # (B, sum hidden)
+    if not spec.act.kinks:
+        return loss, np.zeros((len(X), 0))
+    return loss, np.hstack([spec.act.derivative(a) for a in activations[1:-1]])  # (B, units)
 
 
 @dataclass(frozen=True)
@@ -79,11 +81,11 @@ class GradcheckResult:
     max_layer_relative_error: float  # the same, per layer
     layer_relative_errors: tuple[float, ...]
     num_params: int
-    kinks: int  # parameters whose +-epsilon step switches a ReLU: left out of the errors above
+    kinks: int  # parameters whose +-epsilon step crosses a kink: left out of the errors above
     relative_error_with_kinks: float  # over all parameters
 
 
-def check_gradient(theta: np.ndarray, X: np.ndarray, Y: np.ndarray, sizes: Sizes, l2: float,
+def check_gradient(theta: np.ndarray, X: np.ndarray, Y: np.ndarray, spec: MLPSpec, l2: float,
                    epsilon: float = 1e-6) -> GradcheckResult:
     """Compare the analytic gradient with numerical ones, in float64."""
     theta = np.asarray(theta, dtype=np.float64)
@@ -91,19 +93,19 @@ def check_gradient(theta: np.ndarray, X: np.ndarray, Y: np.ndarray, sizes: Sizes
     Y = np.asarray(Y, dtype=np.float64)
 
     def f(t):
-        return loss_and_grad(t, X, Y, sizes, l2)[0]
+        return loss_and_grad(t, X, Y, spec, l2)[0]
 
     def g(t):
-        return loss_and_grad(t, X, Y, sizes, l2)[1]
+        return loss_and_grad(t, X, Y, spec, l2)[1]
 
     analytic = g(theta)
     numeric, crossed = central_difference(
-        lambda t: loss_and_relu_pattern(t, X, Y, sizes, l2), theta, epsilon)
+        lambda t: loss_and_pattern(t, X, Y, spec, l2), theta, epsilon)
     smooth = ~crossed  # (P,)
     per_layer = tuple(
         relative_error(numeric[w.start:b.stop][smooth[w.start:b.stop]],
                        analytic[w.start:b.stop][smooth[w.start:b.stop]])
-        for w, b in layer_slices(sizes)
+        for w, b in layer_slices(spec.sizes)
     )
     return GradcheckResult(
         check_grad=float(scipy.optimize.check_grad(f, g, theta)),

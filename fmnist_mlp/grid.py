@@ -16,12 +16,13 @@ from pathlib import Path
 
 from fmnist_mlp.errors import DataError
 from fmnist_mlp.params import Number, Section, StrictInt, positive_list, require
+from fmnist_mlp.spec import MLPSpec, check_activation
 from fmnist_mlp.stage import read_json, write_json
 
 
 @dataclass(frozen=True)
 class SearchConfig(Section):
-    """The Keras grid (params section ``search``): five axes (search.Trial's fields, the DVC
+    """The Keras grid (params section ``search``): six axes (search.Trial's fields, the DVC
     matrix), epochs as checkpoints, and the seeds every configuration is trained with (inside
     each item); ``alpha`` is select's significance level."""
 
@@ -31,6 +32,7 @@ class SearchConfig(Section):
     learning_rate: tuple[Number, ...]
     batch_size: tuple[StrictInt, ...]
     l2: tuple[Number, ...]
+    activation: tuple[str, ...]
     epochs: tuple[int, ...]
     seeds: tuple[int, ...]
     alpha: float
@@ -40,8 +42,12 @@ class SearchConfig(Section):
             positive_list(self, name)
         require(len(self.l2) > 0 and min(self.l2) >= 0, self.key("l2"),
                  "a non-empty list of values >= 0", list(self.l2))
+        require(len(self.activation) > 0, self.key("activation"), "a non-empty list",
+                list(self.activation))
+        for name in self.activation:
+            check_activation(name, self.key("activation"))
         for name in ("hidden_layers", "hidden_units", "learning_rate", "batch_size", "l2",
-                     "epochs"):
+                     "activation", "epochs"):
             values = getattr(self, name)
             require(len(set(values)) == len(values), self.key(name), "distinct values",
                      list(values))
@@ -53,48 +59,47 @@ class SearchConfig(Section):
 
 @dataclass(frozen=True)
 class Trial:
-    """One matrix item: the five axes. Its fields are the DVC matrix's axes, the search stage's
-    flags and the keys of its metrics.json; ``name`` is its directory (tests check dvc.yaml
-    against all of them). Numbers are kept as params.yaml writes them, as DVC renders them."""
+    """One matrix item: the six axes. Its fields are the DVC matrix's axes, the search stage's
+    flags (DVC expands ``${item}`` to ``--hidden_layers 3 ... --activation relu``) and the keys of
+    its metrics.json; ``name`` is its directory (tests check dvc.yaml against all of them).
+    Numbers are kept as params.yaml writes them, as DVC renders them."""
 
     hidden_layers: int
     hidden_units: int
     learning_rate: float
     batch_size: int
     l2: float
+    activation: str
 
     @property
     def name(self) -> str:
         """The item's directory name; dvc.yaml's ``outs`` path spells the same template."""
         return (f"layers{self.hidden_layers}-units{self.hidden_units}-lr{self.learning_rate}"
-                f"-batch{self.batch_size}-l2_{self.l2}")
+                f"-batch{self.batch_size}-l2_{self.l2}-{self.activation}")
+
+    def spec(self, n_in: int, n_out: int) -> MLPSpec:
+        """The item's network: L2 on the hidden kernels only, as the seed's Keras models."""
+        return MLPSpec(n_in, (self.hidden_units,) * self.hidden_layers, n_out, self.activation,
+                       l2_output=False)
 
     def memory(self, n_in: int, n_out: int, rows: int) -> int:
         """Bytes (float32) that training this item needs at least: its weights with gradients,
         checkpoints and optimiser state, and the activations of ``rows`` examples at once."""
-        sizes = self.sizes(n_in, n_out)
-        params = sum((a + 1) * b for a, b in zip(sizes[:-1], sizes[1:]))
-        return 4 * (8 * params + 3 * rows * sum(sizes[1:]))
+        spec = self.spec(n_in, n_out)
+        return 4 * (8 * spec.num_params + 3 * rows * sum(spec.sizes[1:]))
 
     def as_dict(self) -> dict:
         return asdict(self)
 
-    def sizes(self, n_in: int, n_out: int) -> tuple[int, ...]:
-        return (n_in, *[self.hidden_units] * self.hidden_layers, n_out)
-
     @staticmethod
     def add_arguments(parser: argparse.ArgumentParser) -> None:
-        """One required flag per field: --hidden-layers ... --l2."""
+        """One required flag per field, as DVC writes ``${item}``: --hidden_layers ... ."""
+        types = {"int": int, "float": number, "str": str}
         for f in fields(Trial):
-            parser.add_argument(flag(f.name), dest=f.name, required=True,
-                                type=int if f.type == "int" else number)
+            parser.add_argument(f"--{f.name}", dest=f.name, required=True, type=types[f.type])
 
 
 AXES = tuple(f.name for f in fields(Trial))
-
-
-def flag(axis: str) -> str:
-    return "--" + axis.replace("_", "-")
 
 
 def number(text: str) -> int | float:

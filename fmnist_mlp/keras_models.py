@@ -1,4 +1,5 @@
-"""The Keras twin of the MLP: Sequential Dense ReLU layers with L2 on kernels, softmax output.
+"""The Keras twin of the MLP, as its spec says: Sequential Dense layers with the spec's
+activation and L2 on the spec's kernels, softmax output.
 
 Imported only by stages, benches and tests that need TensorFlow.
 """
@@ -16,31 +17,27 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import keras  # noqa: E402
 
 from fmnist_mlp.errors import DataError  # noqa: E402
-
-Sizes = tuple[int, ...]  # (n_in, h_1, ..., h_k, n_out), as mlp.py's
+from fmnist_mlp.spec import MLPSpec  # noqa: E402
 
 FORWARD_BATCH = 4096  # batch of forward-only passes (validation, prediction): speed only
 
 
-def build_mlp(sizes: Sizes, l2: float, learning_rate: float,
-              steps_per_execution: int = 1, regularize_output: bool = False) -> keras.Sequential:
-    """Compiled Sequential MLP: ReLU hidden layers with l2 kernel regularisers, softmax output,
-    plain SGD on categorical cross-entropy, as the seed's Problem 2. The dtype is
-    ``keras.config.floatx()``.
-
-    The seed regularises the hidden kernels only; ``regularize_output`` adds the same L2 to the
-    output kernel, which is the scratch MLP's objective (``mlp.loss_and_grad``).
-    """
+def build_mlp(spec: MLPSpec, l2: float, learning_rate: float,
+              steps_per_execution: int = 1) -> keras.Sequential:
+    """Compiled Sequential MLP of ``spec``: hidden layers with its activation and an l2 kernel
+    regulariser, a softmax output (regularised too if ``spec.l2_output``, the scratch MLP's
+    objective; the seed's Problem 2 regularises the hidden kernels only), plain SGD on
+    categorical cross-entropy. The dtype is ``keras.config.floatx()``."""
     hidden = [
-        keras.layers.Dense(n, activation="relu", kernel_regularizer=keras.regularizers.l2(l2),
-                           name=f"hidden_{i}")
-        for i, n in enumerate(sizes[1:-1], start=1)
+        keras.layers.Dense(n, activation=spec.act.keras,
+                           kernel_regularizer=keras.regularizers.l2(l2), name=f"hidden_{i}")
+        for i, n in enumerate(spec.hidden, start=1)
     ]
     model = keras.Sequential([  # fixed names: Keras' counters would differ from model to model
-        keras.Input(shape=(sizes[0],), name="images"),
+        keras.Input(shape=(spec.n_in,), name="images"),
         *hidden,
-        keras.layers.Dense(sizes[-1], activation="softmax",
-                           kernel_regularizer=keras.regularizers.l2(l2) if regularize_output
+        keras.layers.Dense(spec.n_out, activation="softmax",
+                           kernel_regularizer=keras.regularizers.l2(l2) if spec.l2_output
                            else None, name="output"),
     ], name="mlp")
     optimizer = keras.optimizers.SGD(learning_rate=learning_rate, name="sgd")
@@ -94,11 +91,26 @@ def save_model(model: keras.Model, path: str | Path) -> None:
         tmp.unlink(missing_ok=True)
 
 
-def load_model(path: str | Path) -> keras.Model:
-    """``keras.models.load_model``; DataError naming the file if it is missing or corrupt."""
+def model_spec(model: keras.Model, activation: str) -> MLPSpec:
+    """The spec of a Sequential MLP as build_mlp makes it, read off its layers (``activation``
+    if it has no hidden layer)."""
+    *hidden, output = [layer.get_config() for layer in model.layers]
+    activations = {c["activation"] for c in hidden} or {activation}
+    if len(activations) != 1 or output["activation"] != "softmax":
+        raise ValueError(f"activations {sorted(activations)} then {output['activation']}")
+    return MLPSpec(int(model.input_shape[-1]), tuple(c["units"] for c in hidden),
+                   output["units"], activations.pop(), output["kernel_regularizer"] is not None)
+
+
+def load_model(path: str | Path, expected: MLPSpec) -> keras.Model:
+    """``keras.models.load_model`` of a model of network ``expected``; DataError naming the file
+    if it is missing or corrupt, or naming both specs if it holds another network."""
     try:
-        return keras.models.load_model(path)
+        model = keras.models.load_model(path)
+        spec = model_spec(model, expected.activation)
     except Exception as e:  # Keras raises ValueError, OSError, zipfile and h5py errors alike
         problem = str(e).strip().splitlines()[0] if str(e).strip() else ""
         raise DataError(f"{path}: cannot load the Keras model ({type(e).__name__}: {problem}); "
                         f"run `dvc repro select`") from None
+    expected.require(spec, str(path))
+    return model

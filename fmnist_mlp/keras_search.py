@@ -84,7 +84,7 @@ def fit(trial: Trial, train: Split, val: Split | None, epochs: int, seed: int,
     fastest, and the same bits as one step at a time."""
     deterministic(seed)
     steps = steps_per_execution or math.ceil(len(train.X) / trial.batch_size)
-    model = build_mlp(trial.sizes(train.X.shape[1], train.Y.shape[1]), trial.l2,
+    model = build_mlp(trial.spec(train.X.shape[1], train.Y.shape[1]), trial.l2,
                       trial.learning_rate, steps)
     validation = {} if val is None else {"validation_data": (val.X, val.Y),
                                          "validation_batch_size": FORWARD_BATCH}

@@ -22,8 +22,9 @@ from sklearn.decomposition import PCA
 from threadpoolctl import threadpool_limits
 from tqdm import tqdm
 
-from fmnist_mlp.mlp import Sizes, evaluate, layer_slices, unpack
+from fmnist_mlp.mlp import evaluate, layer_slices, unpack
 from fmnist_mlp.params import Section, non_negative, positive, require
+from fmnist_mlp.spec import Activation, MLPSpec
 
 
 @dataclass(frozen=True)
@@ -60,20 +61,20 @@ class Plane:
         return coords.T
 
 
-def filter_normalised_directions(theta: np.ndarray, sizes: Sizes,
+def filter_normalised_directions(theta: np.ndarray, spec: MLPSpec,
                                  rng: np.random.Generator) -> np.ndarray:
     """Two Gaussian directions (2, P), each filter (a unit's incoming weights) rescaled to the norm
     of the same filter of theta; bias entries zero (Li et al. 2018)."""
     directions = np.zeros((2, theta.size))
     for d in directions:
         d[:] = rng.normal(size=theta.size)
-        for (W_d, b_d), (W, _) in zip(unpack(d, sizes), unpack(theta, sizes)):
+        for (W_d, b_d), (W, _) in zip(unpack(d, spec.sizes), unpack(theta, spec.sizes)):
             W_d *= np.linalg.norm(W, axis=0) / np.linalg.norm(W_d, axis=0)  # per column (unit)
             b_d[:] = 0.0
     return directions
 
 
-def fit_plane(trajectory: np.ndarray, sizes: Sizes, center: str = "mean",
+def fit_plane(trajectory: np.ndarray, spec: MLPSpec, center: str = "mean",
               directions: str = "pca", rng: np.random.Generator | None = None) -> Plane:
     """The plane of a trajectory (T, P)."""
     pca = PCA(n_components=2, svd_solver="full").fit(trajectory)  # exact: "auto" may pick the
@@ -82,7 +83,7 @@ def fit_plane(trajectory: np.ndarray, sizes: Sizes, center: str = "mean",
     if directions == "pca":
         d = pca.components_  # (2, P) orthonormal
     else:
-        d = filter_normalised_directions(trajectory[-1], sizes, rng or np.random.default_rng(0))
+        d = filter_normalised_directions(trajectory[-1], spec, rng or np.random.default_rng(0))
     deviations = trajectory - trajectory.mean(axis=0)  # (T, P)
     unit = d / np.linalg.norm(d, axis=1, keepdims=True)  # (2, P)
     total = (deviations ** 2).sum()
@@ -104,14 +105,14 @@ def grid_axes(coords: np.ndarray, n: int, margin: float) -> tuple[np.ndarray, np
     return axes[0], axes[1]
 
 
-def plane_loss_naive(plane: Plane, sizes: Sizes, X: np.ndarray, Y: np.ndarray,
+def plane_loss_naive(plane: Plane, spec: MLPSpec, X: np.ndarray, Y: np.ndarray,
                      ab: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The seed's way: per point, map back to theta and run a full forward pass. ab (G, 2)."""
-    results = np.array([evaluate(plane.point(p), X, Y, sizes) for p in ab])  # (G, 2)
+    results = np.array([evaluate(plane.point(p), X, Y, spec) for p in ab])  # (G, 2)
     return results[:, 0], results[:, 1]
 
 
-def plane_loss(plane: Plane, sizes: Sizes, X: np.ndarray, Y: np.ndarray, ab: np.ndarray,
+def plane_loss(plane: Plane, spec: MLPSpec, X: np.ndarray, Y: np.ndarray, ab: np.ndarray,
                chunk_mb: float = 2.0, threads: int | None = None,
                progress: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """Cross-entropy (no L2) and accuracy at each point ab (G, 2) of the plane, vectorised.
@@ -124,11 +125,12 @@ def plane_loss(plane: Plane, sizes: Sizes, X: np.ndarray, Y: np.ndarray, ab: np.
     not depend on the thread count. A tie for the top logit counts as correct.
     """
     X = np.asarray(X, dtype=np.float64)
+    sizes = spec.sizes
     labels = Y.argmax(axis=1)  # (N,)
     N, widest = len(X), max(sizes[1:]) + 1
     bounds = np.linspace(0, N, -(-N // 4096) + 1).astype(int)  # sample blocks of <= 4096
     step = max(1, int(chunk_mb * 2 ** 20 // (8 * widest * bounds[1])))  # grid points per tile
-    products = first_layer_products(plane, sizes, X)  # (3, h, N)
+    products = first_layer_products(plane, spec, X)  # (3, h, N)
     # per block: its first-layer products (3, h, n) and where Z[y_j, j] sits in a (C, n) block
     blocks = [(np.ascontiguousarray(products[:, :, lo:hi]), labels[lo:hi] * (hi - lo) +
                np.arange(hi - lo)) for lo, hi in zip(bounds[:-1], bounds[1:])]
@@ -146,8 +148,8 @@ def plane_loss(plane: Plane, sizes: Sizes, X: np.ndarray, Y: np.ndarray, ab: np.
         workspace = per_thread.__dict__.setdefault("workspace", _Workspace())
         for g in starts:
             for first, label_index in blocks:
-                tile_loss, tile_correct = _tile_sums(basis, sizes[1:], first, label_index,
-                                                     ab[g:g + step], workspace)
+                tile_loss, tile_correct = _tile_sums(basis, sizes[1:], spec.act, first,
+                                                     label_index, ab[g:g + step], workspace)
                 loss_sum[g:g + step] += tile_loss  # chunks are disjoint across threads
                 correct[g:g + step] += tile_correct
                 with bar_lock:  # tqdm's counter is not atomic
@@ -159,23 +161,24 @@ def plane_loss(plane: Plane, sizes: Sizes, X: np.ndarray, Y: np.ndarray, ab: np.
     return loss_sum / N, correct / N
 
 
-def first_layer_products(plane: Plane, sizes: Sizes, X: np.ndarray) -> np.ndarray:
+def first_layer_products(plane: Plane, spec: MLPSpec, X: np.ndarray) -> np.ndarray:
     """(3, h, N): the first layer's pre-activations at the centre, X C1 + c_b, and along each
     direction, X D1 + d1_b and X D2 + d2_b; at (a, b) they combine as [1, a, b] @ them."""
-    layers = [unpack(v, sizes)[0] for v in (plane.center, *plane.directions)]
+    layers = [unpack(v, spec.sizes)[0] for v in (plane.center, *plane.directions)]
     W = np.concatenate([W for W, _ in layers], axis=1)  # (n_in, 3h)
     bias = np.concatenate([b for _, b in layers])  # (3h,)
     products = X @ W + bias  # (N, n_in) @ (n_in, 3h) -> (N, 3h)
-    return np.ascontiguousarray(products.T.reshape(3, sizes[1], len(X)))  # (3, h, N)
+    return np.ascontiguousarray(products.T.reshape(3, spec.sizes[1], len(X)))  # (3, h, N)
 
 
-def _tile_sums(basis: np.ndarray, later_sizes: Sizes, first: np.ndarray,
-               label_index: np.ndarray, ab: np.ndarray,
+def _tile_sums(basis: np.ndarray, later_sizes: tuple[int, ...], act: Activation,
+               first: np.ndarray, label_index: np.ndarray, ab: np.ndarray,
                workspace: _Workspace) -> tuple[np.ndarray, np.ndarray]:
     """Summed cross-entropy and number correct (G,) at points ab (G, 2) over one block of n
     samples: first (3, h, n) from first_layer_products; label_index (n,) = y_j n + j, the flat
     index of sample j's true logit in a (C, n) logits block; basis (3, P_later) holds [c; d1; d2]
-    of the layers after the first, a network of sizes ``later_sizes`` = sizes[1:].
+    of the layers after the first, a network of sizes ``later_sizes`` = sizes[1:] whose inputs
+    go through the hidden activation ``act`` first.
 
     Each layer's block of theta, W (in, out) then b (out,), is the augmented matrix [W; b]
     (in + 1, out), so with activations carrying a row of ones, H_aug = [H; 1] (in + 1, n), a layer
@@ -188,7 +191,7 @@ def _tile_sums(basis: np.ndarray, later_sizes: Sizes, first: np.ndarray,
     np.matmul(coefs, first.reshape(3, h * n), out=H[:, :h].reshape(G, h * n))  # (G, 3) @ (3, h n)
     for layer, ((w, b), n_in, n_out) in enumerate(
             zip(layer_slices(later_sizes), later_sizes[:-1], later_sizes[1:]), start=1):
-        workspace.relu(H)
+        act.apply(H[:, :n_in])  # the first layer's pre-activations, then each hidden layer's
         Wt = thetas[:, w.start:b.stop].reshape(G, n_in + 1, n_out).transpose(0, 2, 1)  # (G, o, i+1)
         last = layer == len(later_sizes) - 1
         Z = workspace.activations(layer, (G, n_out, n), ones_row=not last)  # (G, o (+ 1), n)
@@ -212,7 +215,6 @@ class _Workspace:
 
     def __init__(self) -> None:
         self.buffers: dict[tuple[int, bool, tuple[int, ...]], np.ndarray] = {}
-        self.zeros = np.zeros(0)
 
     def activations(self, layer: int, shape: tuple[int, int, int], ones_row: bool) -> np.ndarray:
         """(G, units (+ 1), n) for a layer's activations, with a last row of ones if asked.
@@ -224,12 +226,6 @@ class _Workspace:
             self.buffers[key] = np.ones(key[2])
         return self.buffers[key]
 
-    def relu(self, H: np.ndarray) -> None:
-        """H = max(H, 0) in place. Against a zero array of H's shape rather than the scalar 0:
-        numpy's SIMD loop only takes two contiguous operands, ~3.5x faster here."""
-        if self.zeros.size < H.size:
-            self.zeros = np.zeros(H.size)
-        np.maximum(H, self.zeros[:H.size].reshape(H.shape), out=H)
 
 
 def _cores() -> int:
@@ -244,12 +240,12 @@ class TrajectoryFit:
     off_plane: np.ndarray  # (T,) distance from the plane / trajectory length
 
 
-def trajectory_fit(plane: Plane, trajectory: np.ndarray, sizes: Sizes, X: np.ndarray,
+def trajectory_fit(plane: Plane, trajectory: np.ndarray, spec: MLPSpec, X: np.ndarray,
                    Y: np.ndarray) -> TrajectoryFit:
     """How faithfully the plane shows the trajectory."""
     coords = plane.project(trajectory)  # (T, 2)
-    true = np.array([evaluate(t, X, Y, sizes)[0] for t in trajectory])  # (T,)
-    on_plane, _ = plane_loss(plane, sizes, X, Y, coords)
+    true = np.array([evaluate(t, X, Y, spec)[0] for t in trajectory])  # (T,)
+    on_plane, _ = plane_loss(plane, spec, X, Y, coords)
     length = np.linalg.norm(np.diff(trajectory, axis=0), axis=1).sum()
     distance = np.linalg.norm(trajectory - plane.point(coords), axis=1)  # (T,)
     return TrajectoryFit(coords, true, on_plane, distance / length if length > 0 else distance)

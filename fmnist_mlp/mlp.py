@@ -1,11 +1,14 @@
-"""A from-scratch multilayer perceptron over one flat parameter vector.
+"""A from-scratch multilayer perceptron over one flat parameter vector, as its spec says.
 
-Layer sizes ``sizes = (n_in, h_1, ..., h_k, n_out)``; layer l has a weight matrix W_l of shape
-(sizes[l], sizes[l+1]) and a bias b_l of shape (sizes[l+1],). The flat vector theta stores, layer
-after layer, W_l row-major then b_l. Hidden layers are ReLU; the output is softmax.
+The network is an ``MLPSpec`` (spec.py). Its layer sizes ``spec.sizes = (n_in, h_1, ..., h_k,
+n_out)`` fix the layout: layer l has a weight matrix W_l of shape (sizes[l], sizes[l+1]) and a
+bias b_l of shape (sizes[l+1],); the flat vector theta stores, layer after layer, W_l row-major
+then b_l (``unpack``, ``layer_slices`` take the sizes). Hidden layers apply ``spec.act``; the
+output is softmax.
 
-The objective is the mean softmax cross-entropy over the batch plus ``l2 * sum_l ||W_l||_F^2``
-(weights only, biases are NOT regularised), which is what Keras' ``regularizers.l2(l2)`` adds.
+The objective is the mean softmax cross-entropy over the batch plus ``l2 * sum ||W||_F^2`` over
+the kernels the spec regularises (biases never), which is what Keras' ``regularizers.l2(l2)``
+adds on those kernels.
 """
 
 from __future__ import annotations
@@ -13,6 +16,8 @@ from __future__ import annotations
 from functools import lru_cache
 
 import numpy as np
+
+from fmnist_mlp.spec import Activation, MLPSpec
 
 Sizes = tuple[int, ...]
 
@@ -33,10 +38,12 @@ def layer_slices(sizes: Sizes) -> tuple[tuple[slice, slice], ...]:
 
 
 @lru_cache(maxsize=64)
-def weight_mask(sizes: Sizes) -> np.ndarray:
-    """(P,) bool: True on weights, False on biases (read-only, cached)."""
-    mask = np.zeros(num_params(sizes), dtype=bool)
-    for w, _ in layer_slices(sizes):
+def l2_mask(spec: MLPSpec) -> np.ndarray:
+    """(P,) bool: True on the kernels that carry L2 (the output's only if spec.l2_output), False
+    on biases (read-only, cached)."""
+    mask = np.zeros(num_params(spec.sizes), dtype=bool)
+    slices = layer_slices(spec.sizes)
+    for w, _ in slices if spec.l2_output else slices[:-1]:
         mask[w] = True
     mask.flags.writeable = False
     return mask
@@ -56,10 +63,10 @@ def pack(layers: list[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
     return np.concatenate([np.concatenate([W.ravel(), b.ravel()]) for W, b in layers])
 
 
-def init_params(sizes: Sizes, rng: np.random.Generator, bias: float = 0.01) -> np.ndarray:
+def init_params(spec: MLPSpec, rng: np.random.Generator, bias: float = 0.01) -> np.ndarray:
     """The seed's initialisation: W ~ U(-1/sqrt(n_in), 1/sqrt(n_in)), b = 0.01."""
     layers = []
-    for n_in, n_out in zip(sizes[:-1], sizes[1:]):
+    for n_in, n_out in zip(spec.sizes[:-1], spec.sizes[1:]):
         bound = 1.0 / np.sqrt(n_in)
         W = rng.uniform(-bound, bound, size=(n_in, n_out))  # (n_in, n_out)
         layers.append((W, np.full(n_out, bias)))
@@ -72,18 +79,18 @@ def log_softmax(logits: np.ndarray) -> np.ndarray:
     return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
 
 
-def forward(theta: np.ndarray, X: np.ndarray, sizes: Sizes) -> np.ndarray:
+def forward(theta: np.ndarray, X: np.ndarray, spec: MLPSpec) -> np.ndarray:
     """Logits (B, n_out) of a batch X (B, n_in)."""
-    return _forward(unpack(theta, sizes), X)[-1]
+    return _forward(unpack(theta, spec.sizes), X, spec.act)[-1]
 
 
-def _forward(layers, X: np.ndarray) -> list[np.ndarray]:
-    """[X, relu activations of each hidden layer..., logits]."""
+def _forward(layers, X: np.ndarray, act: Activation) -> list[np.ndarray]:
+    """[X, activations of each hidden layer..., logits]."""
     activations = [X]
     for W, b in layers[:-1]:
         z = activations[-1] @ W  # (B, n_in) @ (n_in, n_out) -> (B, n_out)
         z += b
-        activations.append(np.maximum(z, 0, out=z))
+        activations.append(act.apply(z))
     W, b = layers[-1]
     activations.append(activations[-1] @ W + b)  # (B, h_k) @ (h_k, C) -> (B, C)
     return activations
@@ -93,15 +100,15 @@ def cross_entropy(log_probs: np.ndarray, Y: np.ndarray) -> float:
     return float(-np.vdot(Y, log_probs) / len(Y))
 
 
-def loss_and_grad(theta: np.ndarray, X: np.ndarray, Y: np.ndarray, sizes: Sizes,
+def loss_and_grad(theta: np.ndarray, X: np.ndarray, Y: np.ndarray, spec: MLPSpec,
                   l2: float = 0.0) -> tuple[float, np.ndarray]:
-    """Objective (mean CE + l2 * sum ||W||^2, biases excluded) and its gradient (P,).
+    """Objective (mean CE + l2 * sum ||W||^2 over the spec's L2 kernels) and its gradient (P,).
 
     X (B, n_in), Y (B, C) one-hot (or any rows summing to one). Vectorised over the batch; the
     arithmetic is in theta's dtype.
     """
-    layers = unpack(theta, sizes)
-    *activations, logits = _forward(layers, X)
+    layers = unpack(theta, spec.sizes)
+    *activations, logits = _forward(layers, X, spec.act)
     B = len(X)
     shifted = logits - logits.max(axis=1, keepdims=True)  # (B, C)
     exp = np.exp(shifted)  # (B, C)
@@ -109,7 +116,7 @@ def loss_and_grad(theta: np.ndarray, X: np.ndarray, Y: np.ndarray, sizes: Sizes,
     # CE = -sum Y * (shifted - log total) / B, and each row of Y sums to one.
     loss = float((np.log(total).sum() - np.vdot(Y, shifted)) / B)
     grad = np.empty_like(theta)
-    grads = unpack(grad, sizes)
+    grads = unpack(grad, spec.sizes)
     delta = exp / total  # softmax (B, C)
     delta -= Y
     delta /= B  # dJ/dlogits (B, C)
@@ -120,20 +127,21 @@ def loss_and_grad(theta: np.ndarray, X: np.ndarray, Y: np.ndarray, sizes: Sizes,
         delta.sum(axis=0, out=nabla_b)  # (n_out,)
         if l > 0:
             delta = delta @ W.T  # (B, n_out) @ (n_out, n_in) -> (B, n_in)
-            delta *= activations[l] > 0  # ReLU'(z) = [a > 0]
+            delta *= spec.act.derivative(activations[l])  # f'(z) from a = f(z)
     if l2:
-        weights = theta * weight_mask(sizes)  # (P,) biases zeroed
+        weights = theta * l2_mask(spec)  # (P,) biases (and unregularised kernels) zeroed
         loss += l2 * float(np.vdot(weights, weights))
         grad += (2.0 * l2) * weights
     return loss, grad
 
 
-def predict_log_proba(theta: np.ndarray, X: np.ndarray, sizes: Sizes) -> np.ndarray:
-    return log_softmax(forward(theta, X, sizes))  # (N, C)
+def predict_log_proba(theta: np.ndarray, X: np.ndarray, spec: MLPSpec) -> np.ndarray:
+    return log_softmax(forward(theta, X, spec))  # (N, C)
 
 
-def evaluate(theta: np.ndarray, X: np.ndarray, Y: np.ndarray, sizes: Sizes) -> tuple[float, float]:
+def evaluate(theta: np.ndarray, X: np.ndarray, Y: np.ndarray,
+             spec: MLPSpec) -> tuple[float, float]:
     """(mean cross-entropy without the L2 term, accuracy) on (X, Y)."""
-    log_probs = predict_log_proba(theta, X, sizes)  # (N, C)
+    log_probs = predict_log_proba(theta, X, spec)  # (N, C)
     accuracy = float((log_probs.argmax(axis=1) == Y.argmax(axis=1)).mean())
     return cross_entropy(log_probs, Y), accuracy

@@ -13,8 +13,9 @@ import numpy as np
 from fmnist_mlp import stage
 from fmnist_mlp.data import Split
 from fmnist_mlp.errors import DataError
-from fmnist_mlp.mlp import Sizes, init_params, num_params
+from fmnist_mlp.mlp import init_params
 from fmnist_mlp.params import Section, non_negative, positive, positive_list
+from fmnist_mlp.spec import MLPSpec, check_activation
 
 
 @dataclass(frozen=True)
@@ -23,6 +24,7 @@ class ScratchConfig(Section):
 
     SECTION = "scratch"
     hidden: tuple[int, ...]
+    activation: str
     epochs: int
     batch_size: int
     learning_rate: float
@@ -36,30 +38,33 @@ class ScratchConfig(Section):
         positive_list(self, "hidden")
         positive(self, "epochs", "batch_size", "learning_rate")
         non_negative(self, "l2", "init_seed", "shuffle_seed", "snapshot_every")
+        check_activation(self.activation, self.key("activation"))
+
+    def spec(self, data: Split) -> MLPSpec:
+        """The scratch network for ``data``'s input and class counts: L2 on every kernel."""
+        return MLPSpec(data.X.shape[1], self.hidden, data.Y.shape[1], self.activation,
+                       l2_output=True)
 
 
-def layer_sizes(cfg: ScratchConfig, data: Split) -> Sizes:
-    return (data.X.shape[1], *cfg.hidden, data.Y.shape[1])
-
-
-def require_memory(sizes: Sizes, copies: int, rows: int) -> None:
+def require_memory(spec: MLPSpec, copies: int, rows: int) -> None:
     """ConfigError naming scratch.hidden when ``copies`` float64 parameter vectors and the
     activations of ``rows`` examples at once would not fit in this machine's memory."""
     stage.require_memory("scratch.hidden",
-                         8 * (copies * num_params(sizes) + 2 * rows * sum(sizes[1:])))
+                         8 * (copies * spec.num_params + 2 * rows * sum(spec.sizes[1:])))
 
 
-def initial_params(cfg: ScratchConfig, sizes: Sizes) -> np.ndarray:
-    return init_params(sizes, np.random.default_rng(cfg.init_seed))  # (P,)
+def initial_params(cfg: ScratchConfig, spec: MLPSpec) -> np.ndarray:
+    return init_params(spec, np.random.default_rng(cfg.init_seed))  # (P,)
 
 
-def save_model(model_dir, result, sizes: Sizes) -> None:
-    """model.npz: theta (P,), sizes; trajectory.npz: trajectory (T, P), step (T,)."""
+def save_model(model_dir, result, spec: MLPSpec) -> None:
+    """model.npz: theta (P,) and its spec (JSON); trajectory.npz: trajectory (T, P), step (T,)
+    and the same spec: each file says what network it holds."""
     model_dir = Path(model_dir)
     model_dir.mkdir(parents=True, exist_ok=True)
-    np.savez(model_dir / "model.npz", theta=result.theta, sizes=np.array(sizes))
+    np.savez(model_dir / "model.npz", theta=result.theta, spec=np.array(spec.to_json()))
     np.savez(model_dir / "trajectory.npz", trajectory=result.trajectory,
-             step=result.trajectory_step)
+             step=result.trajectory_step, spec=np.array(spec.to_json()))
 
 
 def _load(path: Path, *keys: str) -> list[np.ndarray]:
@@ -76,21 +81,39 @@ def _load(path: Path, *keys: str) -> list[np.ndarray]:
                         f"`dvc repro train_scratch`") from None
 
 
-def load_model(model_dir) -> tuple[np.ndarray, Sizes]:
-    """theta (P,) and the layer sizes of model.npz, checked against each other."""
+def _spec(path: Path, raw: np.ndarray) -> MLPSpec:
+    if raw.dtype.kind != "U" or raw.ndim != 0:
+        raise DataError(f"{path}: no valid network spec (a {raw.dtype} array of shape "
+                        f"{raw.shape}); run `dvc repro train_scratch`")
+    return MLPSpec.from_json(str(raw), str(path))
+
+
+def _params(path: Path, values: np.ndarray, spec: MLPSpec, what: str) -> np.ndarray:
+    """``values`` (..., P) checked against the spec: one parameter vector per row."""
+    if values.dtype.kind != "f" or values.ndim < 1 or values.shape[-1] != spec.num_params:
+        raise DataError(f"{path}: {what} has shape {values.shape} ({values.dtype}), but a "
+                        f"{spec.describe()} network needs ({spec.num_params},) floats per "
+                        f"vector; run `dvc repro train_scratch`")
+    return values
+
+
+def load_model(model_dir) -> tuple[np.ndarray, MLPSpec]:
+    """theta (P,) and the spec of model.npz, checked against each other."""
     path = Path(model_dir) / "model.npz"
-    theta, sizes = _load(path, "theta", "sizes")
-    if sizes.ndim != 1 or len(sizes) < 2 or sizes.dtype.kind not in "iu" or sizes.min() < 1:
-        raise DataError(f"{path}: sizes {sizes.tolist()} are not layer widths; run "
+    theta, raw = _load(path, "theta", "spec")
+    spec = _spec(path, raw)
+    if theta.ndim != 1:
+        raise DataError(f"{path}: theta has shape {theta.shape}, not one vector; run "
                         f"`dvc repro train_scratch`")
-    sizes = tuple(int(s) for s in sizes)
-    if theta.ndim != 1 or theta.dtype.kind != "f" or len(theta) != num_params(sizes):
-        raise DataError(f"{path}: theta has shape {theta.shape} ({theta.dtype}), but sizes "
-                        f"{list(sizes)} need ({num_params(sizes)},) floats; run "
-                        f"`dvc repro train_scratch`")
-    return theta, sizes
+    return _params(path, theta, spec, "theta"), spec
 
 
-def load_trajectory(model_dir) -> np.ndarray:
-    (trajectory,) = _load(Path(model_dir) / "trajectory.npz", "trajectory")
-    return trajectory  # (T, P)
+def load_trajectory(model_dir, spec: MLPSpec) -> np.ndarray:
+    """trajectory (T, P) of trajectory.npz, which must hold the network ``spec`` (the model's)."""
+    path = Path(model_dir) / "trajectory.npz"
+    trajectory, raw = _load(path, "trajectory", "spec")
+    spec.require(_spec(path, raw), str(path))
+    if trajectory.ndim != 2:
+        raise DataError(f"{path}: trajectory has shape {trajectory.shape}, not (T, P); run "
+                        f"`dvc repro train_scratch`")
+    return _params(path, trajectory, spec, "trajectory")  # (T, P)

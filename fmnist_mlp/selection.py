@@ -18,7 +18,8 @@ from fmnist_mlp.metrics import no_better_than_chance
 from fmnist_mlp.stats import paired_p, summary
 
 LABELS = {"hidden_layers": "layers {}", "hidden_units": "units {}", "learning_rate": "lr {}",
-          "batch_size": "batch {}", "l2": "l2 {}", "epochs": "epochs {}"}  # a configuration's
+          "batch_size": "batch {}", "l2": "l2 {}", "activation": "{}",
+          "epochs": "epochs {}"}  # a configuration's
 
 
 def varying(cfg: SearchConfig) -> tuple[str, ...]:

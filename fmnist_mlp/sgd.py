@@ -9,7 +9,8 @@ import numpy as np
 from tqdm import tqdm
 
 from fmnist_mlp.errors import DivergenceError
-from fmnist_mlp.mlp import Sizes, evaluate, loss_and_grad
+from fmnist_mlp.mlp import evaluate, loss_and_grad
+from fmnist_mlp.spec import MLPSpec
 
 
 @dataclass
@@ -36,7 +37,7 @@ class SGDResult:
     history: History
 
 
-def sgd(theta: np.ndarray, X: np.ndarray, Y: np.ndarray, sizes: Sizes, *, epochs: int,
+def sgd(theta: np.ndarray, X: np.ndarray, Y: np.ndarray, spec: MLPSpec, *, epochs: int,
         batch_size: int, learning_rate: float, l2: float, rng: np.random.Generator,
         val: tuple[np.ndarray, np.ndarray] | None = None, snapshot_every: int = 0,
         progress: bool = True) -> SGDResult:
@@ -61,7 +62,7 @@ def sgd(theta: np.ndarray, X: np.ndarray, Y: np.ndarray, sizes: Sizes, *, epochs
         with np.errstate(over="ignore", invalid="ignore"):  # divergence is reported instead
             for first in range(0, n, batch_size):
                 batch = order[first:first + batch_size]  # (B,)
-                loss, grad = loss_and_grad(theta, X[batch], Y[batch], sizes, l2)
+                loss, grad = loss_and_grad(theta, X[batch], Y[batch], spec, l2)
                 _check_finite(loss, epoch, step + 1, learning_rate)
                 theta -= lr * grad
                 step += 1
@@ -69,7 +70,7 @@ def sgd(theta: np.ndarray, X: np.ndarray, Y: np.ndarray, sizes: Sizes, *, epochs
                     snapshots.append(theta.copy())
                     steps.append(step)
             history.seconds.append(time.perf_counter() - start)
-            train_loss, train_acc = evaluate(theta, X, Y, sizes)
+            train_loss, train_acc = evaluate(theta, X, Y, spec)
             _check_finite(train_loss, epoch, step, learning_rate)  # the last step's update
         if steps[-1] != step:
             snapshots.append(theta.copy())
@@ -78,7 +79,7 @@ def sgd(theta: np.ndarray, X: np.ndarray, Y: np.ndarray, sizes: Sizes, *, epochs
         history.train_loss.append(train_loss)
         history.train_accuracy.append(train_acc)
         if val is not None:
-            val_loss, val_acc = evaluate(theta, val[0].astype(X.dtype, copy=False), val[1], sizes)
+            val_loss, val_acc = evaluate(theta, val[0].astype(X.dtype, copy=False), val[1], spec)
             history.val_loss.append(val_loss)
             history.val_accuracy.append(val_acc)
             bar.set_postfix(train_loss=f"{train_loss:.4f}", val_acc=f"{val_acc:.4f}")

@@ -64,10 +64,11 @@ def main(prepared_dir: Path, best_dir: Path, metrics_path: Path, report_path: Pa
     if cfg.retrain:
         train, val = load_split(prepared_dir, "train"), load_split(prepared_dir, "val")
         train_val = Split(np.concatenate([train.X, val.X]), np.concatenate([train.Y, val.Y]))
+    spec = trial.spec(test.X.shape[1], test.Y.shape[1])  # what each model file must hold
     reports = {}
     for seed in seeds:
-        model = (fit(trial, train_val, None, epochs, seed).model
-                 if cfg.retrain else keras_models.load_model(best_dir / f"model_seed{seed}.keras"))
+        model = (fit(trial, train_val, None, epochs, seed).model if cfg.retrain
+                 else keras_models.load_model(best_dir / f"model_seed{seed}.keras", spec))
         lp = log_probs(model, test.X)  # (N, C)
         reports[seed] = classification_report(lp, test.labels)
         if seed == seeds[0]:

@@ -26,9 +26,9 @@ from fmnist_mlp.scratch import load_model, require_memory
 def main(prepared_dir: Path, scratch_dir: Path, metrics_path: Path, report_path: Path,
          confusion_csv: Path) -> None:
     test = load_split(prepared_dir, "test")
-    theta, sizes = load_model(scratch_dir)
-    require_memory(sizes, copies=2, rows=len(test.X))
-    log_probs = predict_log_proba(theta, test.X.astype(np.float64), sizes)  # (N, C)
+    theta, spec = load_model(scratch_dir)
+    require_memory(spec, copies=2, rows=len(test.X))
+    log_probs = predict_log_proba(theta, test.X.astype(np.float64), spec)  # (N, C)
     with stage.outputs(metrics_path, report_path, confusion_csv):
         headline = test_report(log_probs, test.labels, metrics_path, report_path)
         stage.write_csv(confusion_csv, confusion_rows(log_probs, test.labels))

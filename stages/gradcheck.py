@@ -21,15 +21,15 @@ from fmnist_mlp.data import load_split
 from fmnist_mlp.errors import StudyError
 from fmnist_mlp.gradcheck import GradcheckConfig, check_gradient, log10_error
 from fmnist_mlp.params import load_section
-from fmnist_mlp.scratch import ScratchConfig, initial_params, layer_sizes, require_memory
+from fmnist_mlp.scratch import ScratchConfig, initial_params, require_memory
 
 
 def main(prepared_dir: Path, metrics_path: Path, report_path: Path) -> None:
     model, cfg = load_section(ScratchConfig), load_section(GradcheckConfig)
     batch = load_split(prepared_dir, "train").head(cfg.samples)
-    sizes = layer_sizes(model, batch)
-    require_memory(sizes, copies=10, rows=len(batch.X))
-    result = check_gradient(initial_params(model, sizes), batch.X, batch.Y, sizes, model.l2,
+    spec = model.spec(batch)
+    require_memory(spec, copies=10, rows=len(batch.X))
+    result = check_gradient(initial_params(model, spec), batch.X, batch.Y, spec, model.l2,
                             cfg.epsilon)
     report = {
         "check_grad": result.check_grad,
@@ -41,17 +41,19 @@ def main(prepared_dir: Path, metrics_path: Path, report_path: Path) -> None:
         "relative_error_with_kinks": result.relative_error_with_kinks,
         "samples": len(batch.X),
     }
+    kinks = (f"{result.kinks} left out: their step crosses a {spec.activation} kink"
+             if spec.act.kinks else f"{spec.activation} has no kinks")
     stage.log("gradcheck", f"check_grad {result.check_grad:.3g}, relative_error "
                            f"{result.relative_error:.3g} over {result.num_params - result.kinks} "
-                           f"parameters ({result.kinks} left out: their step crosses a ReLU "
-                           f"kink), {len(batch.X)} samples")
+                           f"parameters ({kinks}), {len(batch.X)} samples, {spec.describe()}")
     if not np.isfinite(result.relative_error) or result.relative_error > cfg.tolerance:
         cause = (f"a central difference with gradcheck.epsilon {cfg.epsilon:g} errs by "
                  f"O(epsilon^2): lower it before concluding that the gradient is wrong"
                  if cfg.epsilon > 1e-5 else "the gradient is wrong")
         raise StudyError(f"relative_error {result.relative_error:.3g} over the "
                          f"{result.num_params - result.kinks} parameters whose steps cross no "
-                         f"ReLU kink exceeds gradcheck.tolerance {cfg.tolerance:.3g}: {cause}")
+                         f"{spec.activation} kink exceeds gradcheck.tolerance "
+                         f"{cfg.tolerance:.3g}: {cause}")
     with stage.outputs(metrics_path, report_path):
         stage.write_json(metrics_path,
                          {"log10_grad_error": log10_error(result.relative_error)})

@@ -45,16 +45,16 @@ def main(prepared_dir: Path, scratch_dir: Path, out_npz: Path, metrics_path: Pat
         raise ConfigError(f"{cfg.key('samples')}: expected at most the {len(train.X)} training "
                           f"images, got {cfg.samples}")
     data = train.head(cfg.samples)
-    _, sizes = load_model(scratch_dir)
-    trajectory = load_trajectory(scratch_dir)  # (T, P)
-    require_memory(sizes, copies=4 * len(trajectory) + 4, rows=3 * len(data.X))
+    _, spec = load_model(scratch_dir)  # the network the model file holds: its activation too
+    trajectory = load_trajectory(scratch_dir, spec)  # (T, P)
+    require_memory(spec, copies=4 * len(trajectory) + 4, rows=3 * len(data.X))
     start = time.perf_counter()
-    plane = fit_plane(trajectory, sizes, cfg.center, cfg.directions,
+    plane = fit_plane(trajectory, spec, cfg.center, cfg.directions,
                       np.random.default_rng(cfg.seed))
-    fit = trajectory_fit(plane, trajectory, sizes, data.X, data.Y)
+    fit = trajectory_fit(plane, trajectory, spec, data.X, data.Y)
     A, B = grid_axes(fit.coords, cfg.grid, cfg.margin)  # (n,), (n,)
     ab = np.stack(np.meshgrid(A, B), axis=-1).reshape(-1, 2)  # (n*n, 2), rows follow B
-    loss, accuracy = plane_loss(plane, sizes, data.X, data.Y, ab, cfg.chunk_mb, progress=True)
+    loss, accuracy = plane_loss(plane, spec, data.X, data.Y, ab, cfg.chunk_mb, progress=True)
     loss, accuracy = loss.reshape(len(B), len(A)), accuracy.reshape(len(B), len(A))
     seconds = time.perf_counter() - start
     labels = plotting.axis_labels(plane.explained_variance, cfg.directions)

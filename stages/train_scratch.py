@@ -21,7 +21,6 @@ from fmnist_mlp.params import load_section
 from fmnist_mlp.scratch import (
     ScratchConfig,
     initial_params,
-    layer_sizes,
     require_memory,
     save_model,
 )
@@ -31,21 +30,21 @@ from fmnist_mlp.sgd import sgd
 def main(prepared_dir: Path, model_dir: Path, metrics_path: Path, history_path: Path) -> None:
     cfg = load_section(ScratchConfig)
     train, val = load_split(prepared_dir, "train"), load_split(prepared_dir, "val")
-    sizes = layer_sizes(cfg, train)
+    spec = cfg.spec(train)
     steps = cfg.epochs * -(-len(train.X) // cfg.batch_size)  # SGD steps in all
     snapshots = cfg.epochs + 1 + (steps // cfg.snapshot_every if cfg.snapshot_every else 0)
-    require_memory(sizes, copies=snapshots + 6, rows=len(train.X))
+    require_memory(spec, copies=snapshots + 6, rows=len(train.X))
     with stage.outputs(model_dir, metrics_path, history_path):
         result = sgd(
-            initial_params(cfg, sizes), train.X.astype(cfg.dtype), train.Y,
-            sizes, epochs=cfg.epochs, batch_size=cfg.batch_size,
+            initial_params(cfg, spec), train.X.astype(cfg.dtype), train.Y,
+            spec, epochs=cfg.epochs, batch_size=cfg.batch_size,
             learning_rate=cfg.learning_rate, l2=cfg.l2,
             rng=np.random.default_rng(cfg.shuffle_seed),
             val=(val.X, val.Y),
             snapshot_every=cfg.snapshot_every,
         )
         h = result.history
-        save_model(model_dir, result, sizes)
+        save_model(model_dir, result, spec)
         stage.write_json(metrics_path, {"val_accuracy": h.val_accuracy[-1],
                                         "val_loss": h.val_loss[-1]})  # train: HISTORY_CSV
         stage.write_csv(history_path, h.rows())

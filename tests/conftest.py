@@ -59,3 +59,13 @@ needs_dataset = pytest.mark.skipif(
     not PACKAGE_DIR.is_dir() and not os.environ.get("CI"),
     reason=f"real Fashion-MNIST not installed at {PACKAGE_DIR} (make test installs it)",
 )
+
+
+ACTIVATION_NAMES = ("relu", "tanh", "sigmoid")  # every entry of spec.ACTIVATIONS (a test checks)
+
+
+def net(sizes, activation="relu", l2_output=True):
+    """The MLPSpec of layer widths ``sizes`` (tests only; stages build theirs from params)."""
+    from fmnist_mlp.spec import MLPSpec
+
+    return MLPSpec(sizes[0], tuple(sizes[1:-1]), sizes[-1], activation, l2_output)

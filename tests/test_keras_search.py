@@ -31,7 +31,8 @@ def small_data():
     return split(600), split(200)
 
 
-TRIAL = Trial(hidden_layers=2, hidden_units=16, learning_rate=0.05, batch_size=32, l2=0.001)
+TRIAL = Trial(hidden_layers=2, hidden_units=16, learning_rate=0.05, batch_size=32, l2=0.001,
+             activation="relu")
 
 
 def test_first_epochs_of_a_long_run_are_the_short_run(tmp_path, small_data):
@@ -79,11 +80,11 @@ def test_seeds_differ_in_initial_weights_and_data_order(small_data):
     from keras.src.trainers.data_adapters.array_data_adapter import ArrayDataAdapter
 
     train, _ = small_data
-    sizes = TRIAL.sizes(32, 10)
+    spec = TRIAL.spec(32, 10)
     initial = {}
     for seed in (0, 1):
         keras_search.deterministic(seed)
-        initial[seed] = keras_search.build_mlp(sizes, TRIAL.l2, TRIAL.learning_rate).get_weights()
+        initial[seed] = keras_search.build_mlp(spec, TRIAL.l2, TRIAL.learning_rate).get_weights()
     assert not np.array_equal(initial[0][0], initial[1][0])
 
     def first_batch(seed):
@@ -109,7 +110,8 @@ def test_steps_per_execution_changes_no_bit(small_data):
 
 def test_a_diverged_seed_records_where_and_keeps_no_model(tmp_path, small_data):
     train, val = small_data
-    wild = Trial(hidden_layers=2, hidden_units=16, learning_rate=1e4, batch_size=32, l2=0.001)
+    wild = Trial(hidden_layers=2, hidden_units=16, learning_rate=1e4, batch_size=32, l2=0.001,
+             activation="relu")
     results, _ = keras_search.train_item(wild, train, val, (2, 4), (7,),
                                          *outs(tmp_path, "wild"))
     item = read_item(tmp_path / "wild", wild, (2, 4), (7,))
@@ -126,7 +128,8 @@ def test_a_loss_that_explodes_while_finite_is_a_divergence(tmp_path, small_data)
     """lr 5: the loss grows by orders of magnitude but stays finite, and accuracy is at chance;
     it counts as diverged (above 100 x ln 10), like a NaN."""
     train, val = small_data
-    wild = Trial(hidden_layers=2, hidden_units=16, learning_rate=5.0, batch_size=32, l2=0.001)
+    wild = Trial(hidden_layers=2, hidden_units=16, learning_rate=5.0, batch_size=32, l2=0.001,
+             activation="relu")
     results, _ = keras_search.train_item(wild, train, val, (2, 4), (7,), *outs(tmp_path, "wild"))
     diverged = results[7]["diverged"]
     loss = float(diverged["loss"])

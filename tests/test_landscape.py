@@ -1,5 +1,6 @@
 import numpy as np
 import pytest
+from conftest import ACTIVATION_NAMES, net
 
 from fmnist_mlp.landscape import (
     Plane,
@@ -18,15 +19,19 @@ def toy_data(rng, sizes, n=40):
     return X, np.eye(sizes[-1])[rng.integers(0, sizes[-1], n)]
 
 
+@pytest.mark.parametrize("activation", ACTIVATION_NAMES)
 @pytest.mark.parametrize("sizes", [(5, 3), (6, 4, 3), (7, 9, 5, 4), (4, 3, 6, 2, 5),
                                    (5, 9, 9, 10)])  # last: a hidden and the output array alike
-def test_fast_evaluator_equals_naive(rng, sizes):
+def test_fast_evaluator_equals_naive(rng, sizes, activation):
+    """The tiled evaluator against the per-point forward pass, for every activation: the
+    activation is the spec's in both (a landscape of a tanh model evaluates tanh)."""
     P = num_params(sizes)
     plane = Plane(rng.normal(size=P), rng.normal(size=(2, P)), np.zeros(2))
     X, Y = toy_data(rng, sizes)
     ab = rng.uniform(-1, 1, size=(37, 2))  # (G, 2)
-    fast_loss, fast_acc = plane_loss(plane, sizes, X, Y, ab, chunk_mb=0.01)  # several chunks
-    naive_loss, naive_acc = plane_loss_naive(plane, sizes, X, Y, ab)
+    spec = net(sizes, activation)
+    fast_loss, fast_acc = plane_loss(plane, spec, X, Y, ab, chunk_mb=0.01)  # several chunks
+    naive_loss, naive_acc = plane_loss_naive(plane, spec, X, Y, ab)
     np.testing.assert_allclose(fast_loss, naive_loss, rtol=0, atol=1e-10)
     np.testing.assert_array_equal(fast_acc, naive_acc)
 
@@ -37,9 +42,9 @@ def test_fast_evaluator_over_several_sample_blocks_and_threads(rng):
     plane = Plane(rng.normal(size=P), rng.normal(size=(2, P)), np.zeros(2))
     X, Y = toy_data(rng, sizes, n=9000)  # three sample blocks of 3 000
     ab = rng.uniform(-1, 1, size=(7, 2))  # (G, 2)
-    one = plane_loss(plane, sizes, X, Y, ab, chunk_mb=0.05, threads=1)
-    three = plane_loss(plane, sizes, X, Y, ab, chunk_mb=0.05, threads=3)
-    for fast, naive in zip(one, plane_loss_naive(plane, sizes, X, Y, ab)):
+    one = plane_loss(plane, net(sizes), X, Y, ab, chunk_mb=0.05, threads=1)
+    three = plane_loss(plane, net(sizes), X, Y, ab, chunk_mb=0.05, threads=3)
+    for fast, naive in zip(one, plane_loss_naive(plane, net(sizes), X, Y, ab)):
         np.testing.assert_allclose(fast, naive, rtol=0, atol=1e-10)
     for a, b in zip(one, three):  # the thread count does not change a bit of the result
         np.testing.assert_array_equal(a, b)
@@ -53,9 +58,9 @@ def test_fast_evaluator_with_huge_logits(rng):
     X, Y = toy_data(rng, sizes)
     X *= 30
     ab = rng.uniform(-1, 1, size=(5, 2))  # (G, 2)
-    fast_loss, fast_acc = plane_loss(plane, sizes, X, Y, ab)
-    naive_loss, naive_acc = plane_loss_naive(plane, sizes, X, Y, ab)
-    logits = np.stack([forward(plane.point(p), X, sizes) for p in ab])  # (G, N, C)
+    fast_loss, fast_acc = plane_loss(plane, net(sizes), X, Y, ab)
+    naive_loss, naive_acc = plane_loss_naive(plane, net(sizes), X, Y, ab)
+    logits = np.stack([forward(plane.point(p), X, net(sizes)) for p in ab])  # (G, N, C)
     assert logits.max() > 700  # really out of exp's range
     np.testing.assert_allclose(fast_loss, naive_loss, rtol=1e-12)
     np.testing.assert_array_equal(fast_acc, naive_acc)
@@ -68,8 +73,8 @@ def test_planar_trajectory_is_reproduced_exactly(rng):
     coords = rng.normal(size=(8, 2))
     trajectory = c + coords @ d  # (T, P) lies in a plane
     X, Y = toy_data(rng, sizes)
-    plane = fit_plane(trajectory, sizes)
-    fit = trajectory_fit(plane, trajectory, sizes, X, Y)
+    plane = fit_plane(trajectory, net(sizes))
+    fit = trajectory_fit(plane, trajectory, net(sizes), X, Y)
     np.testing.assert_allclose(plane.point(fit.coords), trajectory, atol=1e-10)
     np.testing.assert_allclose(fit.true_loss, fit.plane_loss, atol=1e-10)
     assert fit.off_plane.max() < 1e-10
@@ -80,7 +85,7 @@ def test_off_plane_trajectory_reports_a_gap(rng):
     sizes = (6, 5, 3)
     trajectory = rng.normal(size=(6, num_params(sizes)))  # 6 points, 5-dimensional spread
     X, Y = toy_data(rng, sizes)
-    fit = trajectory_fit(fit_plane(trajectory, sizes), trajectory, sizes, X, Y)
+    fit = trajectory_fit(fit_plane(trajectory, net(sizes)), trajectory, net(sizes), X, Y)
     assert fit.off_plane.max() > 0.01
     assert np.abs(fit.true_loss - fit.plane_loss).max() > 1e-3
 
@@ -90,29 +95,29 @@ def test_off_plane_trajectory_reports_a_gap(rng):
 def test_both_centres_and_direction_kinds(rng, center, directions):
     sizes = (6, 5, 3)
     P = num_params(sizes)
-    trajectory = init_params(sizes, rng) + np.cumsum(rng.normal(size=(10, P)) * 0.1, axis=0)
-    plane = fit_plane(trajectory, sizes, center, directions, np.random.default_rng(0))
+    trajectory = init_params(net(sizes), rng) + np.cumsum(rng.normal(size=(10, P)) * 0.1, axis=0)
+    plane = fit_plane(trajectory, net(sizes), center, directions, np.random.default_rng(0))
     expected_center = trajectory.mean(axis=0) if center == "mean" else trajectory[-1]
     np.testing.assert_allclose(plane.center, expected_center)
     assert plane.directions.shape == (2, P)
     assert np.all((0 <= plane.explained_variance) & (plane.explained_variance <= 1))
     X, Y = toy_data(rng, sizes)
-    loss, _ = plane_loss(plane, sizes, X, Y, np.zeros((1, 2)))
-    assert loss[0] == pytest.approx(evaluate(plane.center, X, Y, sizes)[0], abs=1e-12)
+    loss, _ = plane_loss(plane, net(sizes), X, Y, np.zeros((1, 2)))
+    assert loss[0] == pytest.approx(evaluate(plane.center, X, Y, net(sizes))[0], abs=1e-12)
 
 
 def test_plane_fit_is_deterministic(rng):
     sizes = (60, 20, 10)  # 1 430 parameters: PCA's "auto" solver would go randomized here
     trajectory = np.cumsum(rng.normal(size=(21, num_params(sizes))), axis=0)  # (T, P)
-    first, second = (fit_plane(trajectory, sizes) for _ in range(2))
+    first, second = (fit_plane(trajectory, net(sizes)) for _ in range(2))
     np.testing.assert_array_equal(first.directions, second.directions)
     np.testing.assert_array_equal(first.explained_variance, second.explained_variance)
 
 
 def test_filter_normalised_directions_match_filter_norms(rng):
     sizes = (6, 5, 3)
-    theta = init_params(sizes, rng)
-    d = filter_normalised_directions(theta, sizes, rng)
+    theta = init_params(net(sizes), rng)
+    d = filter_normalised_directions(theta, net(sizes), rng)
     for (Wd, bd), (W, _) in zip(unpack(d[0], sizes), unpack(theta, sizes)):
         np.testing.assert_allclose(np.linalg.norm(Wd, axis=0), np.linalg.norm(W, axis=0))
         assert np.all(bd == 0)
@@ -145,3 +150,13 @@ def test_rendering_writes_non_empty_pngs(tmp_path, rng):
     for name in ("s.png", "c.png"):
         data = (tmp_path / name).read_bytes()
         assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 10_000
+
+
+def test_another_activation_gives_another_landscape(rng):
+    sizes = (6, 5, 3)
+    P = num_params(sizes)
+    plane = Plane(rng.normal(size=P), rng.normal(size=(2, P)), np.zeros(2))
+    X, Y = toy_data(rng, sizes)
+    ab = rng.uniform(-1, 1, size=(5, 2))
+    relu, tanh = (plane_loss(plane, net(sizes, a), X, Y, ab)[0] for a in ("relu", "tanh"))
+    assert np.abs(relu - tanh).min() > 1e-6

@@ -81,8 +81,8 @@ def test_search_select_evaluate_write_their_metrics_and_plots(small_repo):
     assert results[0] == ("label,hidden_layers,hidden_units,learning_rate,batch_size,l2,epochs,"
                           "val_accuracy,std,ci95,val_loss,p_vs_best,distinguishable,"
                           "val_accuracy_seeds") and len(results) == 5
-    for item in ("layers1-units8-lr0.05-batch256-l2_0.001",
-                 "layers2-units8-lr0.05-batch256-l2_0.001"):
+    for item in ("layers1-units8-lr0.05-batch256-l2_0.001-relu",
+                 "layers2-units8-lr0.05-batch256-l2_0.001-relu"):
         curve = (small_repo / "plots/search" / f"{item}.csv").read_text().splitlines()
         assert curve[0] == "epoch,train_loss,val_loss,train_accuracy,val_accuracy"
         assert len(curve) == 3
@@ -136,7 +136,7 @@ def test_metrics_show_is_a_short_readable_table(small_repo):
 
 def test_no_tensorflow_log_line_reaches_the_terminal(small_repo):
     """Every stage forced once: TensorFlow's C++ lines (I0000, W0000, E0000) go to logs/."""
-    result = run_dvc(small_repo, "repro", "--force", "search@1-8-0.05-256-0.001",
+    result = run_dvc(small_repo, "repro", "--force", "search@1-8-0.05-256-0.001-relu",
                      "evaluate_keras")
     output = result.stdout + result.stderr
     assert "search: layers1-units8" in output and "evaluate_keras: " in output
@@ -168,8 +168,8 @@ def test_adding_a_grid_value_runs_only_the_new_items(small_repo):
     try:
         out = run_dvc(small_repo, "repro", "select").stdout
         ran = sorted(line for line in out.splitlines() if line.startswith("Running stage"))
-        assert ran == ["Running stage 'search@1-8-0.05-512-0.001':",
-                       "Running stage 'search@2-8-0.05-512-0.001':",
+        assert ran == ["Running stage 'search@1-8-0.05-512-0.001-relu':",
+                       "Running stage 'search@2-8-0.05-512-0.001-relu':",
                        "Running stage 'select':"]
         assert json.loads((small_repo / "reports/search.json").read_text())["configs"] == 8
     finally:
@@ -330,7 +330,7 @@ def test_bad_params_give_one_line_and_no_output_then_good_params_recover(
 
 
 def test_an_oversize_search_item_is_refused_before_training(small_repo):
-    item = "models/search/layers1-units1000000000-lr0.05-batch256-l2_0.001"
+    item = "models/search/layers1-units1000000000-lr0.05-batch256-l2_0.001-relu"
     original = set_params(small_repo, search={"hidden_units": [1_000_000_000]})
     try:
         assert_one_line(run_dvc(small_repo, "repro", "select", check=False), FAILED,
@@ -446,7 +446,8 @@ def test_plots_page_renders_every_plot_offline(small_repo, tmp_path):
     ids = re.findall(r"vegaEmbed\('#([\w-]+)'", html)
     expected = {"scratch_loss", "scratch_accuracy", "final_history", "search_items",
                 "plots_confusion_scratch_csv", "plots_confusion_keras_csv",
-                *(f"plots_search_layers{n}-units8-lr0_05-batch256-l2_0_001_csv" for n in (1, 2))}
+                *(f"plots_search_layers{n}-units8-lr0_05-batch256-l2_0_001-relu_csv"
+                  for n in (1, 2))}
     assert expected <= set(ids), ids  # and the curves of items earlier tests left behind
     dom = rendered_dom(out / "index.html")
     starts = [dom.find(f'<div id="{div_id}"') for div_id in ids]  # vega-embed fills each div
@@ -527,3 +528,29 @@ def test_ctrl_c_stops_every_worker_and_records_no_unfinished_item(small_repo):
         assert sum(s.startswith("search@") for s in status) == 2  # nothing was recorded
     finally:
         (small_repo / "params.yaml").write_text(original)
+
+
+def test_tanh_networks_run_end_to_end(small_repo):
+    """The activation is one param per model: a tanh scratch model (gradient check, SGD,
+    evaluation, landscape) and tanh search items, through DVC; back to relu from the run-cache."""
+    original = set_params(small_repo, scratch={"activation": "tanh"},
+                          search={"activation": ["tanh"]})
+    try:
+        out = run_dvc(small_repo, "repro").stdout
+        assert "parameters (tanh has no kinks)" in out, out
+        assert "784-10-10-10-10 tanh, L2 on every kernel" in out
+        with np.load(small_repo / "models/scratch/model.npz") as f:
+            assert json.loads(str(f["spec"]))["activation"] == "tanh"
+        items = sorted(p.name for p in (small_repo / "models/search").iterdir())
+        assert "layers1-units8-lr0.05-batch256-l2_0.001-tanh" in items
+        config = json.loads((small_repo / "models/best/config.json").read_text())
+        assert config["activation"] == "tanh"
+        assert json.loads((small_repo / "reports/gradcheck.json").read_text())["kinks"] == 0
+        assert "up to date" in run_dvc(small_repo, "status").stdout
+    finally:
+        (small_repo / "params.yaml").write_text(original)
+        for stale in [*(small_repo / "models/search").glob("*-tanh"),
+                      *(small_repo / "plots/search").glob("*-tanh.csv")]:
+            shutil.rmtree(stale) if stale.is_dir() else stale.unlink()
+    out = run_dvc(small_repo, "repro").stdout
+    assert "Running stage" not in out, out  # every relu output back from the run-cache

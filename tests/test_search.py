@@ -14,7 +14,6 @@ from fmnist_mlp.grid import (
     Trial,
     divergence,
     expand_grid,
-    flag,
     write_item_metrics,
 )
 from fmnist_mlp.selection import configurations, label, read_item, select_best, varying
@@ -38,15 +37,15 @@ def test_seed_grid_has_12_items_and_24_configurations():
     cfg = section(SearchConfig)
     grid = expand_grid(cfg)
     assert len(grid) == 12 and len(set(grid)) == 12
-    assert grid[0] == Trial(3, 30, 0.05, 64, 0.001)
-    assert grid[-1] == Trial(5, 40, 0.05, 128, 0.001)
+    assert grid[0] == Trial(3, 30, 0.05, 64, 0.001, "relu")
+    assert grid[-1] == Trial(5, 40, 0.05, 128, 0.001, "relu")
     assert len(grid) * len(cfg.epochs) == 24
 
 
 def test_item_name_matches_the_dvc_yaml_template(root):
     """select finds each item where the matrix stage wrote it."""
     stage = yaml.safe_load((root / "dvc.yaml").read_text())["stages"]["search"]
-    trial = Trial(4, 40, 0.05, 128, 0.001)
+    trial = Trial(4, 40, 0.05, 128, 0.001, "relu")
     paths = []
     for path in stage["outs"]:
         for axis in stage["matrix"]:
@@ -65,7 +64,7 @@ def test_duplicate_or_empty_axis_is_rejected():
 
 def test_selection_prefers_accuracy_then_loss_then_grid_order(tmp_path):
     # Given two items whose best checkpoints tie on accuracy
-    a, b = Trial(3, 30, 0.05, 64, 0.001), Trial(3, 40, 0.05, 64, 0.001)
+    a, b = Trial(3, 30, 0.05, 64, 0.001, "relu"), Trial(3, 40, 0.05, 64, 0.001, "relu")
     fake_item(tmp_path, a, {20: (0.88, 0.40), 40: (0.87, 0.38)})
     fake_item(tmp_path, b, {20: (0.86, 0.41), 40: (0.88, 0.35)})
     # When the current grid is read and the best configuration selected
@@ -86,7 +85,7 @@ def test_stale_directories_are_ignored(tmp_path):
                   epochs=[2])
     (current,) = expand_grid(cfg)
     fake_item(tmp_path, current, {2: (0.80, 0.5)})
-    fake_item(tmp_path, Trial(9, 99, 0.05, 64, 0.001), {2: (0.99, 0.1)})
+    fake_item(tmp_path, Trial(9, 99, 0.05, 64, 0.001, "relu"), {2: (0.99, 0.1)})
     # When only the current grid is read
     items = [read_item(tmp_path / t.name, t, cfg.epochs, (0,)) for t in expand_grid(cfg)]
     # Then the stale item plays no part
@@ -94,13 +93,13 @@ def test_stale_directories_are_ignored(tmp_path):
 
 
 def test_missing_item_is_a_clear_error(tmp_path):
-    trial = Trial(3, 30, 0.05, 64, 0.001)
+    trial = Trial(3, 30, 0.05, 64, 0.001, "relu")
     with pytest.raises(DataError, match=f"{trial.name}/metrics.json: missing"):
         read_item(tmp_path / trial.name, trial, (20,), (0,))
 
 
 TRIAL_FIELDS = {"hidden_layers": 3, "hidden_units": 30, "learning_rate": 0.05, "batch_size": 64,
-                "l2": 0.001}
+                "l2": 0.001, "activation": "relu"}
 
 
 @pytest.mark.parametrize("content", [
@@ -118,7 +117,7 @@ TRIAL_FIELDS = {"hidden_layers": 3, "hidden_units": 30, "learning_rate": 0.05, "
                 "seeds": {"0": {"epochs": {"20": {"val_correct": 8.5, "val_loss": 0.3}}}}}),
 ])
 def test_malformed_item_names_the_file(tmp_path, content):
-    trial = Trial(3, 30, 0.05, 64, 0.001)
+    trial = Trial(3, 30, 0.05, 64, 0.001, "relu")
     (tmp_path / trial.name).mkdir()
     (tmp_path / trial.name / "metrics.json").write_text(content)
     with pytest.raises(DataError, match="metrics.json: malformed item metrics"):
@@ -126,7 +125,7 @@ def test_malformed_item_names_the_file(tmp_path, content):
 
 
 def test_item_recording_another_trial_is_rejected(tmp_path):
-    trial, other = Trial(3, 30, 0.05, 64, 0.001), Trial(3, 30, 0.05, 128, 0.001)
+    trial, other = (Trial(3, 30, 0.05, batch, 0.001, "relu") for batch in (64, 128))
     fake_item(tmp_path, other, {20: (0.8, 0.5)})
     (tmp_path / other.name).rename(tmp_path / trial.name)
     with pytest.raises(DataError, match="records"):
@@ -138,10 +137,12 @@ def test_empty_grid_cannot_be_selected():
         select_best([])
 
 
-def test_search_command_passes_every_field_as_its_flag(root):
+def test_search_command_passes_every_axis_as_its_flag(root):
+    """DVC expands ``${item}`` to one ``--axis value`` flag per matrix axis: the axes are the
+    Trial's fields, so the stage's parser gets every field."""
     stage = yaml.safe_load((root / "dvc.yaml").read_text())["stages"]["search"]
-    flags = " ".join(f"{flag(axis)} ${{item.{axis}}}" for axis in AXES)
-    assert flags in " ".join(stage["cmd"].split())
+    assert "${item}" in stage["cmd"].split()
+    assert tuple(stage["matrix"]) == AXES
 
 
 @pytest.mark.parametrize("l2", [0, 0.0, 1, 1e-05, 0.001, 2.5e-3])
@@ -150,14 +151,15 @@ def test_name_from_the_command_line_is_dvcs_name(l2):
     and must arrive at the same directory name, whole numbers included."""
     parser = argparse.ArgumentParser()
     Trial.add_arguments(parser)
-    trial = Trial(3, 30, 0.05, 64, l2)
-    argv = [part for axis in AXES for part in (flag(axis), str(getattr(trial, axis)))]
+    trial = Trial(3, 30, 0.05, 64, l2, "tanh")
+    argv = [part for axis in AXES for part in (f"--{axis}", str(getattr(trial, axis)))]
     parsed = Trial(**vars(parser.parse_args(argv)))
-    assert parsed.name == trial.name and parsed.name.endswith(f"l2_{l2}")
+    assert parsed == trial and parsed.name == trial.name
+    assert parsed.name.endswith(f"l2_{l2}-tanh")
 
 
 def test_diverged_items_have_no_configuration_and_are_named(tmp_path):
-    good, wild = Trial(3, 30, 0.05, 64, 0.001), Trial(3, 30, 100.0, 64, 0.001)
+    good, wild = Trial(3, 30, 0.05, 64, 0.001, "relu"), Trial(3, 30, 100.0, 64, 0.001, "relu")
     fake_item(tmp_path, good, {2: (0.8, 0.5)})
     (tmp_path / wild.name).mkdir()
     write_item_metrics(tmp_path / wild.name / "metrics.json", wild, EXAMPLES,
@@ -171,12 +173,12 @@ def test_diverged_items_have_no_configuration_and_are_named(tmp_path):
 def test_labels_show_only_the_axes_that_vary():
     cfg = section(SearchConfig)  # the seed's grid: lr and l2 are the same for every item
     assert varying(cfg) == ("hidden_layers", "hidden_units", "batch_size", "epochs")
-    items = [{"trial": Trial(3, 40, 0.05, 128, 0.001), "diverged": {}, "val_examples": 10,
+    items = [{"trial": Trial(3, 40, 0.05, 128, 0.001, "relu"), "diverged": {}, "val_examples": 10,
               "seeds": {0: {40: {"val_correct": 9, "val_accuracy": 0.9, "val_loss": 0.3}}}}]
     (row,) = configurations(items, varying(cfg))
     assert row["label"] == "layers 3, units 40, batch 128, epochs 40"
     assert configurations(items)[0]["label"] == \
-        "layers 3, units 40, lr 0.05, batch 128, l2 0.001, epochs 40"
+        "layers 3, units 40, lr 0.05, batch 128, l2 0.001, relu, epochs 40"
     one = section(SearchConfig, hidden_layers=[3], hidden_units=[40], batch_size=[64],
                   epochs=[20])
     assert varying(one) == () and label(row, varying(one)) == "the only configuration"

@@ -1,5 +1,6 @@
 import numpy as np
 import pytest
+from conftest import net
 
 from fmnist_mlp.errors import DivergenceError
 from fmnist_mlp.mlp import init_params, loss_and_grad
@@ -17,8 +18,8 @@ def run(rng, **kw):
     sizes = (6, 5, 3)
     args = dict(epochs=3, batch_size=16, learning_rate=0.1, l2=1e-3, progress=False)
     args.update(kw)
-    theta0 = init_params(sizes, np.random.default_rng(0))
-    return theta0, sgd(theta0, X, Y, sizes, rng=np.random.default_rng(7), val=(X, Y), **args)
+    theta0 = init_params(net(sizes), np.random.default_rng(0))
+    return theta0, sgd(theta0, X, Y, net(sizes), rng=np.random.default_rng(7), val=(X, Y), **args)
 
 
 def test_trajectory_is_initial_then_every_epoch(rng):
@@ -38,13 +39,13 @@ def test_snapshot_every_k_steps(rng):
 def test_one_epoch_is_plain_sgd_over_the_shuffled_batches(rng):
     X, Y = toy(rng)
     sizes = (6, 5, 3)
-    theta = init_params(sizes, np.random.default_rng(0))
-    result = sgd(theta, X, Y, sizes, epochs=1, batch_size=16, learning_rate=0.1, l2=1e-3,
+    theta = init_params(net(sizes), np.random.default_rng(0))
+    result = sgd(theta, X, Y, net(sizes), epochs=1, batch_size=16, learning_rate=0.1, l2=1e-3,
                  rng=np.random.default_rng(7), progress=False)
     order = np.random.default_rng(7).permutation(len(X))
     for first in range(0, len(X), 16):
         theta = theta - 0.1 * loss_and_grad(theta, X[order[first:first + 16]],
-                                            Y[order[first:first + 16]], sizes, 1e-3)[1]
+                                            Y[order[first:first + 16]], net(sizes), 1e-3)[1]
     np.testing.assert_allclose(result.theta, theta, rtol=0, atol=1e-14)
 
 

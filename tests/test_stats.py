@@ -39,7 +39,7 @@ def ranked(tmp_path, scores_by_trial, alpha=0.05):
     return compare(rows, best, alpha), best
 
 
-A, B, C = (Trial(3, u, 0.05, 64, 0.001) for u in (30, 40, 50))
+A, B, C = (Trial(3, u, 0.05, 64, 0.001, "relu") for u in (30, 40, 50))
 
 
 def test_a_clear_winner_is_distinguishable(tmp_path):
