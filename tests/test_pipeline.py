@@ -312,6 +312,9 @@ BAD_PARAMS = [  # (id, params change, stage, exit code, line shown, output that 
      "every item diverged, nothing to select", "models/best"),
     ("a grid at chance level", dict(search={"learning_rate": [2.0]}), "select", FAILED,
      "every configuration is no better than chance", "models/best"),
+    ("unknown activation", dict(scratch={"activation": "gelu"}), "train_scratch", FAILED,
+     "scratch.activation: unknown activation 'gelu' (known: relu, sigmoid, tanh)",
+     "models/scratch"),
 ]
 
 
