@@ -11,7 +11,9 @@ independent. So, as zincware/dask4dvc does with DVC's own temporary experiment d
    one item after another. DVC records each finished item in the shared run-cache;
 3. a plain `dvc repro` here restores every item from the run-cache (none retrained) and runs
    select, evaluate and landscape: dvc.lock and every output are what a serial `dvc repro`
-   writes. A failed item is named, and step 3 reruns it to show its error.
+   writes. A failed item is named, and step 3 reruns it to show its error;
+4. dvc.lock loses the stages dvc.yaml no longer defines (DVC keeps them: a renamed matrix item
+   would stay recorded under its old name), each named.
 Ctrl-C stops every worker at once; a worker's unfinished item is never in the run-cache, so
 nothing is left that a later run could take for a result. With one core (or one stale item) it
 is a plain `dvc repro`. The workers' copies are removed when they finish.
@@ -23,6 +25,7 @@ import argparse
 import json
 import os
 import queue
+import re
 import shutil
 import signal
 import subprocess
@@ -202,6 +205,29 @@ def with_group(process: subprocess.Popen, sig: int) -> None:
         pass
 
 
+def prune_lock(text: str, stages: set[str]) -> tuple[str, list[str]]:
+    """dvc.lock's text without the stages not in ``stages``, and their names; every other line
+    as it was."""
+    blocks = re.split(r"(?m)^(?=  \S)", text)  # the header, then one block per stage
+    dead = [b.split(":", 1)[0].strip() for b in blocks[1:] if b.split(":", 1)[0].strip()
+            not in stages]
+    kept = [b for b in blocks[1:] if b.split(":", 1)[0].strip() in stages]
+    return "".join([blocks[0], *kept]), dead
+
+
+def prune_dead_stages(root: Path) -> None:
+    listed = subprocess.run(dvc("stage", "list", "--name-only"), cwd=root, capture_output=True,
+                            text=True, env=stage_env())
+    lock = root / "dvc.lock"
+    if listed.returncode != 0 or not lock.is_file():
+        return
+    text, dead = prune_lock(lock.read_text(), set(listed.stdout.split()))
+    if dead:
+        lock.write_text(text)
+        print(f"repro: removed {len(dead)} stage(s) that dvc.yaml no longer defines from "
+              f"dvc.lock: {', '.join(dead)}", flush=True)
+
+
 def run_here(root: Path, *args: str) -> int:
     """A dvc command in the workspace, its output on this terminal."""
     return subprocess.run(dvc(*args), cwd=root, env=stage_env()).returncode
@@ -241,7 +267,10 @@ def main(argv: list[str] | None = None) -> int:
         if code != 0:
             return code
         parallel_items(root, args.jobs)
-        return run_here(root, "repro")
+        code = run_here(root, "repro")
+        if code == 0:
+            prune_dead_stages(root)
+        return code
     except ReproError as e:
         print(f"repro: error: {e}", file=sys.stderr)
         return 1

@@ -78,9 +78,9 @@ def test_search_select_evaluate_write_their_metrics_and_plots(small_repo):
     best_seeds = report["best"]["val_accuracy_seeds"]
     assert search["val_accuracy"] == pytest.approx(np.mean(best_seeds), abs=1e-5)
     results = (small_repo / "reports/search_results.csv").read_text().splitlines()
-    assert results[0] == ("label,hidden_layers,hidden_units,learning_rate,batch_size,l2,epochs,"
-                          "val_accuracy,std,ci95,val_loss,p_vs_best,distinguishable,"
-                          "val_accuracy_seeds") and len(results) == 5
+    assert results[0] == ("label,hidden_layers,hidden_units,learning_rate,batch_size,l2,"
+                          "activation,epochs,val_accuracy,std,ci95,val_loss,p_vs_best,"
+                          "distinguishable,val_accuracy_seeds") and len(results) == 5
     for item in ("layers1-units8-lr0.05-batch256-l2_0.001-relu",
                  "layers2-units8-lr0.05-batch256-l2_0.001-relu"):
         curve = (small_repo / "plots/search" / f"{item}.csv").read_text().splitlines()
@@ -539,7 +539,8 @@ def test_tanh_networks_run_end_to_end(small_repo):
     original = set_params(small_repo, scratch={"activation": "tanh"},
                           search={"activation": ["tanh"]})
     try:
-        out = run_dvc(small_repo, "repro").stdout
+        result = run_dvc(small_repo, "repro")
+        out = result.stdout + result.stderr  # the stages' own lines are on stderr
         assert "parameters (tanh has no kinks)" in out, out
         assert "784-10-10-10-10 tanh, L2 on every kernel" in out
         with np.load(small_repo / "models/scratch/model.npz") as f:

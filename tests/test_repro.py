@@ -32,3 +32,13 @@ def test_a_workers_copy_is_the_working_tree_with_its_edits(tmp_path):
     (root / "data" / "prepared" / "train.npz").write_bytes(b"big")
     files = set(repro.working_tree(root))
     assert files == {".gitignore", "tracked.py", "new.py"}
+
+
+def test_dead_stages_leave_dvc_lock_and_the_rest_is_untouched():
+    lock = ("schema: '2.0'\nstages:\n  fetch:\n    cmd: python -m stages.fetch data/raw\n"
+            "    outs:\n    - path: data/raw\n  search@3-30-0.05-64-0.001:\n    cmd: old name\n"
+            "  search@3-30-0.05-64-0.001-relu:\n    cmd: new name\n")
+    text, dead = repro.prune_lock(lock, {"fetch", "search@3-30-0.05-64-0.001-relu"})
+    assert dead == ["search@3-30-0.05-64-0.001"]
+    assert text == lock.replace("  search@3-30-0.05-64-0.001:\n    cmd: old name\n", "")
+    assert repro.prune_lock(text, {"fetch", "search@3-30-0.05-64-0.001-relu"}) == (text, [])
