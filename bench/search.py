@@ -58,7 +58,8 @@ def side(out: Path, jobs: int, steps: int) -> float:
 
 
 def main() -> None:
-    from fmnist_mlp.repro import cores, default_jobs
+    from fmnist_mlp.repro import default_jobs
+    from fmnist_mlp.stage import cores
 
     jobs = default_jobs(len(ITEMS))
     cfg = load_section(SearchConfig, ROOT / "params.yaml")

@@ -19,6 +19,8 @@ from fmnist_mlp.params import Number, Section, StrictInt, positive_list, require
 from fmnist_mlp.spec import MLPSpec, check_activation
 from fmnist_mlp.stage import read_json, write_json
 
+FORWARD_BATCH = 4096  # batch of forward-only passes (validation, prediction): speed only
+
 
 @dataclass(frozen=True)
 class SearchConfig(Section):
@@ -82,11 +84,12 @@ class Trial:
         return MLPSpec(n_in, (self.hidden_units,) * self.hidden_layers, n_out, self.activation,
                        l2_output=False)
 
-    def memory(self, n_in: int, n_out: int, rows: int) -> int:
+    def memory(self, n_in: int, n_out: int) -> int:
         """Bytes (float32) that training this item needs at least: its weights with gradients,
-        checkpoints and optimiser state, and the activations of ``rows`` examples at once."""
+        checkpoints and optimiser state, and the activations of a forward pass of FORWARD_BATCH
+        examples."""
         spec = self.spec(n_in, n_out)
-        return 4 * (8 * spec.num_params + 3 * rows * sum(spec.sizes[1:]))
+        return 4 * (8 * spec.num_params + 3 * FORWARD_BATCH * sum(spec.sizes[1:]))
 
     def as_dict(self) -> dict:
         return asdict(self)

@@ -19,8 +19,6 @@ import keras  # noqa: E402
 from fmnist_mlp.errors import DataError  # noqa: E402
 from fmnist_mlp.spec import MLPSpec  # noqa: E402
 
-FORWARD_BATCH = 4096  # batch of forward-only passes (validation, prediction): speed only
-
 
 def build_mlp(spec: MLPSpec, l2: float, learning_rate: float,
               steps_per_execution: int = 1) -> keras.Sequential:

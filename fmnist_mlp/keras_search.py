@@ -20,8 +20,8 @@ from pathlib import Path
 import numpy as np
 
 from fmnist_mlp.data import Split
-from fmnist_mlp.grid import Trial, checkpoint_name, write_item_metrics
-from fmnist_mlp.keras_models import FORWARD_BATCH, build_mlp, deterministic, keras, save_model
+from fmnist_mlp.grid import FORWARD_BATCH, Trial, checkpoint_name, write_item_metrics
+from fmnist_mlp.keras_models import build_mlp, deterministic, keras, save_model
 from fmnist_mlp.stage import write_csv
 
 HISTORY_COLUMNS = ("epoch", "train_loss", "val_loss", "train_accuracy", "val_accuracy")

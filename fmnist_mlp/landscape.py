@@ -11,7 +11,6 @@ evaluated with batched matmuls on cache-sized tiles of grid points x samples, on
 
 from __future__ import annotations
 
-import os
 import threading
 import typing
 from concurrent.futures import ThreadPoolExecutor
@@ -22,6 +21,7 @@ from sklearn.decomposition import PCA
 from threadpoolctl import threadpool_limits
 from tqdm import tqdm
 
+from fmnist_mlp import stage
 from fmnist_mlp.mlp import evaluate, layer_slices, unpack
 from fmnist_mlp.params import Section, non_negative, positive, require
 from fmnist_mlp.spec import Activation, MLPSpec
@@ -138,7 +138,7 @@ def plane_loss(plane: Plane, spec: MLPSpec, X: np.ndarray, Y: np.ndarray, ab: np
     later = slice(layer_slices(sizes)[0][1].stop, None)
     basis = np.vstack([plane.center[later], plane.directions[:, later]])  # (3, P_later)
     loss_sum, correct = np.zeros(len(ab)), np.zeros(len(ab))
-    workers = threads or _cores()
+    workers = threads or stage.cores()
     bar = tqdm(total=len(ab) * N, unit="pt-img", unit_scale=True, desc="landscape",
                disable=not progress, leave=False)
 
@@ -226,10 +226,6 @@ class _Workspace:
             self.buffers[key] = np.ones(key[2])
         return self.buffers[key]
 
-
-
-def _cores() -> int:
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
 
 
 @dataclass(frozen=True)

@@ -17,13 +17,9 @@ from functools import lru_cache
 
 import numpy as np
 
-from fmnist_mlp.spec import Activation, MLPSpec
+from fmnist_mlp.spec import Activation, MLPSpec, num_params
 
 Sizes = tuple[int, ...]
-
-
-def num_params(sizes: Sizes) -> int:
-    return sum((n_in + 1) * n_out for n_in, n_out in zip(sizes[:-1], sizes[1:]))
 
 
 @lru_cache(maxsize=64)

@@ -33,7 +33,9 @@ import sys
 import threading
 from pathlib import Path
 
+from fmnist_mlp import stage
 from fmnist_mlp.cluster import dvc, stage_env
+from fmnist_mlp.verify import pipeline_stages
 
 MATRIX = "search"  # the matrix stage whose items run side by side
 UPSTREAM = "prepare"  # what every item depends on, run here first
@@ -46,20 +48,11 @@ class ReproError(Exception):
     """A failure said in one line."""
 
 
-def cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        return os.cpu_count() or 1
-
-
 def default_jobs(stale: int) -> int:
     """Every core, as many as memory allows, no more than there are items."""
-    from fmnist_mlp.stage import available_memory
-
-    memory = available_memory()
+    memory = stage.available_memory()
     by_memory = int(memory // WORKER_MEMORY) if memory else stale
-    return max(1, min(cores(), stale, by_memory))
+    return max(1, min(stage.cores(), stale, by_memory))
 
 
 def stale_items(root: Path) -> list[str]:
@@ -175,9 +168,9 @@ class Workers:
                 self.results[item] = None
                 trained = any(ln.startswith("Running stage") for ln in lines)
                 self.trained += trained
-                said = next((ln for ln in lines if ln.startswith(f"{MATRIX}: ")),
-                            f"{item}: restored from the run-cache")
-                self.progress.write(said if trained else f"{item}: restored from the run-cache")
+                said = next((ln for ln in lines if ln.startswith(f"{MATRIX}: ")), None)
+                self.progress.write(said if trained and said else
+                                    f"{item}: restored from the run-cache")
             else:
                 error = next((ln for ln in lines if "error" in ln.lower()), lines[-1:] or [""])
                 self.results[item] = f"{error} (log: {log})"
@@ -208,20 +201,17 @@ def with_group(process: subprocess.Popen, sig: int) -> None:
 def prune_lock(text: str, stages: set[str]) -> tuple[str, list[str]]:
     """dvc.lock's text without the stages not in ``stages``, and their names; every other line
     as it was."""
-    blocks = re.split(r"(?m)^(?=  \S)", text)  # the header, then one block per stage
-    dead = [b.split(":", 1)[0].strip() for b in blocks[1:] if b.split(":", 1)[0].strip()
-            not in stages]
-    kept = [b for b in blocks[1:] if b.split(":", 1)[0].strip() in stages]
-    return "".join([blocks[0], *kept]), dead
+    header, *blocks = re.split(r"(?m)^(?=  \S)", text)  # the header, then one per stage
+    named = [(block.split(":", 1)[0].strip(), block) for block in blocks]
+    kept = [block for name, block in named if name in stages]
+    return "".join([header, *kept]), [name for name, _ in named if name not in stages]
 
 
 def prune_dead_stages(root: Path) -> None:
-    listed = subprocess.run(dvc("stage", "list", "--name-only"), cwd=root, capture_output=True,
-                            text=True, env=stage_env())
     lock = root / "dvc.lock"
-    if listed.returncode != 0 or not lock.is_file():
+    if not lock.is_file():
         return
-    text, dead = prune_lock(lock.read_text(), set(listed.stdout.split()))
+    text, dead = prune_lock(lock.read_text(), pipeline_stages(root))
     if dead:
         lock.write_text(text)
         print(f"repro: removed {len(dead)} stage(s) that dvc.yaml no longer defines from "

@@ -19,6 +19,11 @@ import numpy as np
 from fmnist_mlp.errors import ConfigError, DataError
 
 
+def num_params(sizes: tuple[int, ...]) -> int:
+    """Weights and biases of an MLP of layer widths ``sizes``: the length of theta."""
+    return sum((n_in + 1) * n_out for n_in, n_out in zip(sizes[:-1], sizes[1:]))
+
+
 @dataclass(frozen=True)
 class Activation:
     """A hidden layer's activation f, elementwise."""
@@ -97,8 +102,7 @@ class MLPSpec:
 
     @property
     def num_params(self) -> int:
-        s = self.sizes
-        return sum((a + 1) * b for a, b in zip(s[:-1], s[1:]))
+        return num_params(self.sizes)
 
     def describe(self) -> str:
         """``784-10-10-10-10 relu, L2 on every kernel``."""

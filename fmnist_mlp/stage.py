@@ -148,6 +148,13 @@ def require_memory(key: str, need: float) -> None:
                           f"choose smaller sizes")
 
 
+def cores() -> int:
+    """The cores this process may run on."""
+    if hasattr(os, "sched_getaffinity"):  # Linux: honours taskset and cgroup cpusets
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
 def gib(n: float) -> str:
     return f"{n / 2**30:.3g} GiB"
 

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import yaml
 
+from fmnist_mlp.cluster import dvc, stage_env
+
 
 def output_hashes(lock_text: str, stages: set[str] | None = None) -> dict[str, str]:
     """{output path: md5} of every stage in a dvc.lock (of ``stages`` only, if given)."""
@@ -22,11 +24,11 @@ def output_hashes(lock_text: str, stages: set[str] | None = None) -> dict[str, s
             if stages is None or name in stages for out in stage.get("outs", [])}
 
 
-def pipeline_stages() -> set[str]:
+def pipeline_stages(root: str | Path = ".") -> set[str]:
     """The stages dvc.yaml defines now (matrix items by name): a stage that was removed from
     the pipeline is no output of it, even while an old dvc.lock still records it."""
-    listed = subprocess.run(["dvc", "stage", "list", "--name-only"], check=True,
-                            capture_output=True, text=True).stdout
+    listed = subprocess.run(dvc("stage", "list", "--name-only"), cwd=root, check=True,
+                            capture_output=True, text=True, env=stage_env()).stdout
     return set(listed.split())
 
 

@@ -23,8 +23,6 @@ from fmnist_mlp.data import load_split
 from fmnist_mlp.grid import AXES, SearchConfig, Trial, divergence
 from fmnist_mlp.params import load_section
 
-FORWARD_ROWS = 4096  # keras_search.FORWARD_BATCH: the most examples in one pass
-
 
 def parse(argv: list[str]) -> tuple[Path, Path, Path, Trial]:
     parser = argparse.ArgumentParser(prog="python -m stages.search")
@@ -43,7 +41,7 @@ def main(*argv: str) -> None:
     train, val = load_split(prepared_dir, "train"), load_split(prepared_dir, "val")
     stage.require_memory(f"search.hidden_units {trial.hidden_units} x hidden_layers "
                          f"{trial.hidden_layers}",
-                         trial.memory(train.X.shape[1], train.Y.shape[1], FORWARD_ROWS))
+                         trial.memory(train.X.shape[1], train.Y.shape[1]))
     native_log.capture(f"search-{trial.name}")
     from fmnist_mlp.keras_search import train_item
 

@@ -34,9 +34,9 @@ LOCAL_SETUP = (".dvc/config.local", ".dvc/plots_page.html")  # what `make setup`
 def copy_project(dest: Path) -> Path:
     """The working tree as a fresh clone would have it (git's tracked and not-ignored files, no
     data, models, caches or venv), plus the local set-up, as a new git+DVC repo."""
-    listed = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-                            cwd=ROOT, check=True, capture_output=True, text=True).stdout
-    for name in [*filter(None, listed.split("\0")), *LOCAL_SETUP]:
+    from fmnist_mlp.repro import working_tree
+
+    for name in [*working_tree(ROOT), *LOCAL_SETUP]:
         source = ROOT / name
         if source.is_file():
             (dest / name).parent.mkdir(parents=True, exist_ok=True)

@@ -74,21 +74,13 @@ def test_readme_pipeline_graph_is_dvc_dag_with_the_matrix_collapsed(root):
     assert mermaid_edges(readme) == mermaid_edges(dag)
 
 
-def dvc_stage_names(root) -> set[str]:
-    import subprocess
-    import sys
-    from pathlib import Path
-
-    dvc = Path(sys.executable).parent / "dvc"
-    return set(subprocess.run([str(dvc), "stage", "list", "--name-only"], cwd=root, check=True,
-                              capture_output=True, text=True).stdout.split())
-
-
 def test_dvc_lock_and_metrics_hold_only_what_the_pipeline_defines(root):
     """No dead record: every stage of dvc.lock is in dvc.yaml, every file of metrics/ is a
     declared metric."""
     locked = set(yaml.safe_load((root / "dvc.lock").read_text())["stages"])
-    dead = locked - dvc_stage_names(root)
+    from fmnist_mlp.verify import pipeline_stages
+
+    dead = locked - pipeline_stages(root)
     assert not dead, f"dead stages in dvc.lock: {dead}"
     declared = {next(iter(m)) if isinstance(m, dict) else m
                 for _, stage in stages(root) for m in stage.get("metrics", [])}

@@ -6,13 +6,13 @@ from fmnist_mlp import repro, stage
 
 
 def test_workers_are_the_cores_bounded_by_memory_and_items(monkeypatch):
-    monkeypatch.setattr(repro, "cores", lambda: 16)
+    monkeypatch.setattr(stage, "cores", lambda: 16)
     monkeypatch.setattr(stage, "available_memory", lambda: 64 * 2**30)
     assert repro.default_jobs(12) == 12  # no more workers than items
     assert repro.default_jobs(40) == 16  # one per core
     monkeypatch.setattr(stage, "available_memory", lambda: 4 * 2**30)
     assert repro.default_jobs(40) == 2  # 1.5 GiB a worker
-    monkeypatch.setattr(repro, "cores", lambda: 1)
+    monkeypatch.setattr(stage, "cores", lambda: 1)
     assert repro.default_jobs(40) == 1  # one core: a plain, serial dvc repro
 
 
