@@ -14,6 +14,7 @@ $(BIN)/activate: requirements.lock
 	rm -rf $(VENV)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --no-deps -r requirements.lock
+	$(BIN)/pip install --quiet --no-deps --no-build-isolation -e .
 	touch $(BIN)/activate
 
 # The Debian package when we can install it; otherwise the fetch stage tries the mirror.
@@ -25,8 +26,8 @@ dataset:
 	else echo "make: not root or no apt-get; fetch will try the mirror"; fi
 
 # `dvc plots show` offline: vega, vega-lite and vega-embed inline in DVC's HTML template.
-$(PLOTS_PAGE): fmnist_mlp/plots_page.py | $(BIN)/activate
-	$(BIN)/python -m fmnist_mlp.plots_page $@
+$(PLOTS_PAGE): fmnist_mlp/engine/plots_page.py | $(BIN)/activate
+	$(BIN)/python -m fmnist_mlp.engine.plots_page $@
 	$(BIN)/dvc config --local plots.html_template plots_page.html
 
 # Debian's Chromium for the test that renders `dvc plots show` headless (skipped without it).
@@ -39,9 +40,9 @@ browser:
 
 setup: $(BIN)/activate $(PLOTS_PAGE) dataset
 
-# The search's items side by side on every core, then `dvc repro` (fmnist_mlp/repro.py).
+# The search's items side by side on every core, then `dvc repro` (fmnist_mlp/engine/repro.py).
 repro: setup
-	$(RUN) python -m fmnist_mlp.repro
+	$(RUN) python -m fmnist_mlp.engine.repro
 	$(RUN) dvc metrics show
 
 # Every core (pytest-xdist); the slow tests (Dask cluster, Chromium) run in CI: make test-slow.
@@ -61,7 +62,7 @@ bench: setup
 # Rerun every stage (no cache) and say how many committed outputs came back byte for byte.
 verify: setup
 	$(RUN) dvc repro --force
-	$(RUN) python -m fmnist_mlp.verify
+	$(RUN) python -m fmnist_mlp.engine.verify
 
 # An experiment, e.g. make exp ARGS="-S scratch.epochs=40 -n more-epochs"; params.yaml is put
 # back as it was if the experiment fails.
@@ -76,12 +77,12 @@ exp: setup
 exp-show: setup
 	@$(RUN) dvc exp show --md --only-changed --drop '^(data|models|plots|stages|fmnist_mlp)/'
 
-# The search's items on a Dask cluster, then the rest here (python -m fmnist_mlp.cluster):
+# The search's items on a Dask cluster, then the rest here (python -m fmnist_mlp.engine.cluster):
 # REMOTE=<DVC remote name>, SCHEDULER=tcp://HOST:8786 (default: a local cluster of this machine).
 search-cluster: setup
 	@test -n "$(REMOTE)" || { echo "make search-cluster: set REMOTE=<a DVC remote's name>" \
 		"(dvc remote add -d NAME URL)" >&2; exit 2; }
-	$(RUN) python -m fmnist_mlp.cluster --remote $(REMOTE) $(if $(SCHEDULER),--scheduler $(SCHEDULER))
+	$(RUN) python -m fmnist_mlp.engine.cluster --remote $(REMOTE) $(if $(SCHEDULER),--scheduler $(SCHEDULER))
 
 # Pin the packages of the current venv (after changing pyproject.toml's dependencies).
 lock: setup

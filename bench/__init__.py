@@ -1,6 +1,6 @@
 """Benchmarks, each run as ``python -m bench.<name>`` from the repository root: they measure the
-code as the stages run it, under the numeric profile (fmnist_mlp/profile.py)."""
+code as the stages run it, under the numeric profile (fmnist_mlp/core/numerics.py)."""
 
-from fmnist_mlp import profile
+from fmnist_mlp.core import numerics
 
-profile.apply()
+numerics.apply()

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import yaml
 
-from fmnist_mlp.cluster import stage_env
+from fmnist_mlp.engine.cluster import stage_env
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -46,7 +46,7 @@ def main(seeds: list[int]) -> None:
         subprocess.run([*dvc, "remote", "add", "--local", "bench", str(tmp / "remote")],
                        cwd=spread, check=True)
         plain_s = timed([*dvc, "repro"], plain)
-        cluster_s = timed([sys.executable, "-m", "fmnist_mlp.cluster", "--remote", "bench",
+        cluster_s = timed([sys.executable, "-m", "fmnist_mlp.engine.cluster", "--remote", "bench",
                            "--workers", "2", "--workdir", str(tmp / "work")], spread)
         same = (plain / "dvc.lock").read_text() == (spread / "dvc.lock").read_text()
     print(f"seed grid, 12 items x epochs 20, 40, seeds {seeds}, whole pipeline from a fresh clone")

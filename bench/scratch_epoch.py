@@ -13,13 +13,13 @@ import subprocess
 import sys
 from pathlib import Path
 
-from fmnist_mlp import profile
+from fmnist_mlp.core import numerics
 
 ROOT = Path(__file__).resolve().parents[1]
 SIDES = {  # name: (environment, what runs)
-    "profile": (profile.PROFILE, "scratch"),
+    "profile": (numerics.PROFILE, "scratch"),
     "machine default": ({}, "scratch"),
-    "keras (profile)": (profile.PROFILE, "keras"),
+    "keras (profile)": (numerics.PROFILE, "keras"),
 }
 
 
@@ -29,10 +29,10 @@ def worker(what: str, epochs: int) -> list[float]:
 
     import numpy as np
 
-    from fmnist_mlp.data import load_split
-    from fmnist_mlp.params import load_section
-    from fmnist_mlp.scratch import ScratchConfig, initial_params
-    from fmnist_mlp.sgd import sgd
+    from fmnist_mlp.core.data import load_split
+    from fmnist_mlp.core.params import load_section
+    from fmnist_mlp.numpy_mlp.scratch import ScratchConfig, initial_params
+    from fmnist_mlp.numpy_mlp.sgd import sgd
 
     cfg = load_section(ScratchConfig)
     train = load_split(ROOT / "data/prepared", "train")
@@ -45,7 +45,7 @@ def worker(what: str, epochs: int) -> list[float]:
         return result.history.seconds[1:]
     import keras
 
-    from fmnist_mlp.keras_models import build_mlp
+    from fmnist_mlp.keras_search.models import build_mlp
 
     class Timer(keras.callbacks.Callback):
         seconds: list = []
@@ -65,7 +65,7 @@ def worker(what: str, epochs: int) -> list[float]:
 
 def run_side(name: str, epochs: int) -> float:
     env, what = SIDES[name]
-    environ = {**profile.outer_environ, **env, "PYTHONPATH": str(ROOT),
+    environ = {**numerics.outer_environ, **env, "PYTHONPATH": str(ROOT),
                "TF_CPP_MIN_LOG_LEVEL": "3"}
     out = subprocess.run([sys.executable, __file__, "--worker", what, str(epochs)], env=environ,
                          capture_output=True, text=True, check=True, cwd=ROOT).stdout
@@ -74,8 +74,8 @@ def run_side(name: str, epochs: int) -> float:
 
 
 def main(epochs: int = 5) -> None:
-    from fmnist_mlp.params import load_section
-    from fmnist_mlp.scratch import ScratchConfig
+    from fmnist_mlp.core.params import load_section
+    from fmnist_mlp.numpy_mlp.scratch import ScratchConfig
 
     cfg = load_section(ScratchConfig)
     times = {name: run_side(name, epochs) for name in SIDES}

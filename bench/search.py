@@ -5,7 +5,7 @@ l2 0.001) with the committed seeds and epochs on the real data/prepared, each it
 of its own as under `dvc repro` (TensorFlow starts once per item):
 - before: the items one after another, 50 steps per execution (the former search params);
 - now: `make repro`'s way, as many items at once as this machine has cores
-  (fmnist_mlp.repro.default_jobs), a whole epoch per execution.
+  (fmnist_mlp.engine.repro.default_jobs), a whole epoch per execution.
 It also checks that both sides wrote the same metrics.json for every item, byte for byte: neither
 the execution size nor running side by side changes a bit. DVC's own overhead (a worker's copy,
 `dvc repro --single-item`) is outside both sides. Needs data/prepared (`dvc repro prepare`).
@@ -20,8 +20,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from fmnist_mlp.grid import SearchConfig, Trial
-from fmnist_mlp.params import load_section
+from fmnist_mlp.core.params import load_section
+from fmnist_mlp.keras_search.grid import SearchConfig, Trial
 
 ROOT = Path(__file__).resolve().parents[1]
 ITEMS = [Trial(3, units, 0.05, batch, 0.001, "relu") for units in (30, 40) for batch in (64, 128)]
@@ -30,8 +30,8 @@ BEFORE_STEPS = 50  # the former search.steps_per_execution
 
 def worker(out: str, units: int, batch: int, steps: int) -> None:
     """One item in this process, as the search stage trains it."""
-    from fmnist_mlp.data import load_split
-    from fmnist_mlp.keras_search import train_item
+    from fmnist_mlp.core.data import load_split
+    from fmnist_mlp.keras_search.train import train_item
 
     cfg = load_section(SearchConfig, ROOT / "params.yaml")
     trial = Trial(3, units, 0.05, batch, 0.001, "relu")
@@ -58,8 +58,8 @@ def side(out: Path, jobs: int, steps: int) -> float:
 
 
 def main() -> None:
-    from fmnist_mlp.repro import default_jobs
-    from fmnist_mlp.stage import cores
+    from fmnist_mlp.core.runner import cores
+    from fmnist_mlp.engine.repro import default_jobs
 
     jobs = default_jobs(len(ITEMS))
     cfg = load_section(SearchConfig, ROOT / "params.yaml")

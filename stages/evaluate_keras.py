@@ -11,11 +11,7 @@ epochs (the seed's figure). With evaluate.retrain each seed's run is retrained o
 before testing.
 """
 
-if not __package__:  # run as a file, `python stages/evaluate_keras.py` as in DVC's tutorials
-    import sys
-    sys.path[0] += "/.."  # the repository, not stages/
-    from stages import run_as_module
-    run_as_module(__file__)
+import fmnist_mlp.core.startup  # noqa: F401  (first: the numeric profile before numpy)
 
 import csv
 from dataclasses import dataclass
@@ -23,13 +19,14 @@ from pathlib import Path
 
 import numpy as np
 
-from fmnist_mlp import native_log, stage
-from fmnist_mlp.data import Split, load_split
-from fmnist_mlp.errors import DataError
-from fmnist_mlp.grid import read_config
-from fmnist_mlp.metrics import classification_report, confusion_rows
-from fmnist_mlp.params import Section, load_section
-from fmnist_mlp.stats import summary
+from fmnist_mlp.core import runner
+from fmnist_mlp.core.data import Split, load_split
+from fmnist_mlp.core.errors import DataError
+from fmnist_mlp.core.metrics import classification_report, confusion_rows
+from fmnist_mlp.core.params import Section, load_section
+from fmnist_mlp.core.stats import summary
+from fmnist_mlp.keras_search import native_log
+from fmnist_mlp.keras_search.grid import read_config
 
 LAST_EPOCHS = 20  # the seed's figure: training loss over the last 20 epochs
 
@@ -57,8 +54,8 @@ def main(prepared_dir: Path, best_dir: Path, metrics_path: Path, report_path: Pa
     cfg = load_section(EvaluateConfig)
     trial, epochs, seeds = read_config(best_dir / "config.json")
     native_log.capture("evaluate_keras")
-    from fmnist_mlp import keras_models
-    from fmnist_mlp.keras_search import fit, log_probs
+    from fmnist_mlp.keras_search import models as keras_models
+    from fmnist_mlp.keras_search.train import fit, log_probs
 
     test = load_split(prepared_dir, "test")
     if cfg.retrain:
@@ -77,22 +74,22 @@ def main(prepared_dir: Path, best_dir: Path, metrics_path: Path, report_path: Pa
     per_class = {name: float(np.mean([r["per_class_accuracy"][name] for r in reports.values()]))
                  for name in reports[seeds[0]]["per_class_accuracy"]}
     last = final_history(best_dir / "history.csv", epochs)
-    with stage.outputs(metrics_path, report_path, confusion_csv, history_path):
-        stage.write_json(metrics_path, {
+    with runner.outputs(metrics_path, report_path, confusion_csv, history_path):
+        runner.write_json(metrics_path, {
             "test_accuracy": accuracy["mean"], "accuracy_std": accuracy["std"],
             "test_loss": float(np.mean([r["test_loss"] for r in reports.values()]))})
-        stage.write_json(report_path, {
+        runner.write_json(report_path, {
             "config": {**trial.as_dict(), "epochs": epochs}, "seeds": list(seeds),
             "test_accuracy": {str(s): r["test_accuracy"] for s, r in reports.items()},
             "test_loss": {str(s): r["test_loss"] for s, r in reports.items()},
             "test_accuracy_ci95": accuracy["ci95"], "per_class_accuracy": per_class,
             "retrained_on_train_val": cfg.retrain})
-        stage.write_csv(confusion_csv, confusion)
-        stage.write_csv(history_path, last)
-    stage.log("evaluate_keras", f"{trial.name}, {epochs} epochs: test accuracy "
+        runner.write_csv(confusion_csv, confusion)
+        runner.write_csv(history_path, last)
+    runner.log("evaluate_keras", f"{trial.name}, {epochs} epochs: test accuracy "
                                 f"{accuracy['mean']:.4f} +- {accuracy['std']:.4f} over seeds "
                                 f"{', '.join(map(str, seeds))}")
 
 
 if __name__ == "__main__":
-    stage.run(main, __doc__)
+    runner.run(main, __doc__)

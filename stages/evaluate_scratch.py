@@ -6,21 +6,17 @@ METRICS_JSON: test accuracy and cross-entropy; REPORT_JSON: per-class accuracy; 
 (actual, predicted) per test image, drawn by DVC as a normalised confusion matrix.
 """
 
-if not __package__:  # run as a file, `python stages/evaluate_scratch.py` as in DVC's tutorials
-    import sys
-    sys.path[0] += "/.."  # the repository, not stages/
-    from stages import run_as_module
-    run_as_module(__file__)
+import fmnist_mlp.core.startup  # noqa: F401  (first: the numeric profile before numpy)
 
 from pathlib import Path
 
 import numpy as np
 
-from fmnist_mlp import stage
-from fmnist_mlp.data import load_split
-from fmnist_mlp.metrics import confusion_rows, test_report
-from fmnist_mlp.mlp import predict_log_proba
-from fmnist_mlp.scratch import load_model, require_memory
+from fmnist_mlp.core import runner
+from fmnist_mlp.core.data import load_split
+from fmnist_mlp.core.metrics import confusion_rows, test_report
+from fmnist_mlp.numpy_mlp.mlp import predict_log_proba
+from fmnist_mlp.numpy_mlp.scratch import load_model, require_memory
 
 
 def main(prepared_dir: Path, scratch_dir: Path, metrics_path: Path, report_path: Path,
@@ -29,11 +25,11 @@ def main(prepared_dir: Path, scratch_dir: Path, metrics_path: Path, report_path:
     theta, spec = load_model(scratch_dir)
     require_memory(spec, copies=2, rows=len(test.X))
     log_probs = predict_log_proba(theta, test.X.astype(np.float64), spec)  # (N, C)
-    with stage.outputs(metrics_path, report_path, confusion_csv):
+    with runner.outputs(metrics_path, report_path, confusion_csv):
         headline = test_report(log_probs, test.labels, metrics_path, report_path)
-        stage.write_csv(confusion_csv, confusion_rows(log_probs, test.labels))
-    stage.log("evaluate_scratch", f"test accuracy {headline['test_accuracy']:.4f}")
+        runner.write_csv(confusion_csv, confusion_rows(log_probs, test.labels))
+    runner.log("evaluate_scratch", f"test accuracy {headline['test_accuracy']:.4f}")
 
 
 if __name__ == "__main__":
-    stage.run(main, __doc__)
+    runner.run(main, __doc__)

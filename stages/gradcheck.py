@@ -6,22 +6,18 @@ log10 of the relative error (-8 reads "agrees to 8 digits"; DVC would print 1e-8
 REPORT_JSON the details: check_grad, per-layer errors, parameter and kink counts.
 """
 
-if not __package__:  # run as a file, `python stages/gradcheck.py` as in DVC's tutorials
-    import sys
-    sys.path[0] += "/.."  # the repository, not stages/
-    from stages import run_as_module
-    run_as_module(__file__)
+import fmnist_mlp.core.startup  # noqa: F401  (first: the numeric profile before numpy)
 
 from pathlib import Path
 
 import numpy as np
 
-from fmnist_mlp import stage
-from fmnist_mlp.data import load_split
-from fmnist_mlp.errors import StudyError
-from fmnist_mlp.gradcheck import GradcheckConfig, check_gradient, log10_error
-from fmnist_mlp.params import load_section
-from fmnist_mlp.scratch import ScratchConfig, initial_params, require_memory
+from fmnist_mlp.core import runner
+from fmnist_mlp.core.data import load_split
+from fmnist_mlp.core.errors import StudyError
+from fmnist_mlp.core.params import load_section
+from fmnist_mlp.numpy_mlp.gradcheck import GradcheckConfig, check_gradient, log10_error
+from fmnist_mlp.numpy_mlp.scratch import ScratchConfig, initial_params, require_memory
 
 
 def main(prepared_dir: Path, metrics_path: Path, report_path: Path) -> None:
@@ -43,7 +39,7 @@ def main(prepared_dir: Path, metrics_path: Path, report_path: Path) -> None:
     }
     kinks = (f"{result.kinks} left out: their step crosses a {spec.activation} kink"
              if spec.act.kinks else f"{spec.activation} has no kinks")
-    stage.log("gradcheck", f"check_grad {result.check_grad:.3g}, relative_error "
+    runner.log("gradcheck", f"check_grad {result.check_grad:.3g}, relative_error "
                            f"{result.relative_error:.3g} over {result.num_params - result.kinks} "
                            f"parameters ({kinks}), {len(batch.X)} samples, {spec.describe()}")
     if not np.isfinite(result.relative_error) or result.relative_error > cfg.tolerance:
@@ -54,11 +50,11 @@ def main(prepared_dir: Path, metrics_path: Path, report_path: Path) -> None:
                          f"{result.num_params - result.kinks} parameters whose steps cross no "
                          f"{spec.activation} kink exceeds gradcheck.tolerance "
                          f"{cfg.tolerance:.3g}: {cause}")
-    with stage.outputs(metrics_path, report_path):
-        stage.write_json(metrics_path,
+    with runner.outputs(metrics_path, report_path):
+        runner.write_json(metrics_path,
                          {"log10_grad_error": log10_error(result.relative_error)})
-        stage.write_json(report_path, report)
+        runner.write_json(report_path, report)
 
 
 if __name__ == "__main__":
-    stage.run(main, __doc__)
+    runner.run(main, __doc__)

@@ -9,29 +9,26 @@ the plane) and
 PLOTS_DIR/landscape_{surface,contour}.png.
 """
 
-if not __package__:  # run as a file, `python stages/landscape.py` as in DVC's tutorials
-    import sys
-    sys.path[0] += "/.."  # the repository, not stages/
-    from stages import run_as_module
-    run_as_module(__file__)
+import fmnist_mlp.core.startup  # noqa: F401  (first: the numeric profile before numpy)
 
 import time
 from pathlib import Path
 
 import numpy as np
 
-from fmnist_mlp import plotting, stage
-from fmnist_mlp.data import load_split
-from fmnist_mlp.errors import ConfigError
-from fmnist_mlp.landscape import (
+from fmnist_mlp.core import runner
+from fmnist_mlp.core.data import load_split
+from fmnist_mlp.core.errors import ConfigError
+from fmnist_mlp.core.params import load_section
+from fmnist_mlp.numpy_mlp import figures
+from fmnist_mlp.numpy_mlp.landscape import (
     LandscapeConfig,
     fit_plane,
     grid_axes,
     plane_loss,
     trajectory_fit,
 )
-from fmnist_mlp.params import load_section
-from fmnist_mlp.scratch import load_model, load_trajectory, require_memory
+from fmnist_mlp.numpy_mlp.scratch import load_model, load_trajectory, require_memory
 
 PLANE_NAMES = {"pca": "PCA", "random": "random filter-normalised", "mean": "trajectory's mean",
                "final": "final weights"}
@@ -57,21 +54,21 @@ def main(prepared_dir: Path, scratch_dir: Path, out_npz: Path, metrics_path: Pat
     loss, accuracy = plane_loss(plane, spec, data.X, data.Y, ab, cfg.chunk_mb, progress=True)
     loss, accuracy = loss.reshape(len(B), len(A)), accuracy.reshape(len(B), len(A))
     seconds = time.perf_counter() - start
-    labels = plotting.axis_labels(plane.explained_variance, cfg.directions)
+    labels = figures.axis_labels(plane.explained_variance, cfg.directions)
     title = (f"Cross-entropy on {len(data.X)} training images\n"
              f"{PLANE_NAMES[cfg.directions]} plane through the {PLANE_NAMES[cfg.center]}")
     outs = (out_npz, metrics_path, report_path, plots_dir / "landscape_surface.png",
             plots_dir / "landscape_contour.png")
-    with stage.outputs(*outs):
+    with runner.outputs(*outs):
         out_npz.parent.mkdir(parents=True, exist_ok=True)
         np.savez(out_npz, a=A, b=B, loss=loss, accuracy=accuracy, coords=fit.coords,
                  true_loss=fit.true_loss, plane_loss=fit.plane_loss, off_plane=fit.off_plane,
                  explained_variance=plane.explained_variance)
-        stage.write_json(metrics_path, {
+        runner.write_json(metrics_path, {
             "plane_variance": float(plane.explained_variance.sum()),  # of the trajectory's
             "loss_min": float(loss.min()),
         })
-        stage.write_json(report_path, {
+        runner.write_json(report_path, {
             "explained_variance": plane.explained_variance.tolist(),
             "loss_min": float(loss.min()),
             "loss_max": float(loss.max()),
@@ -80,15 +77,15 @@ def main(prepared_dir: Path, scratch_dir: Path, out_npz: Path, metrics_path: Pat
             "grid_points": int(loss.size),
             "samples": len(data.X),
         })
-        plotting.surface(plots_dir / "landscape_surface.png", A, B, loss, fit.coords,
+        figures.surface(plots_dir / "landscape_surface.png", A, B, loss, fit.coords,
                          fit.plane_loss, labels)
-        plotting.contour(plots_dir / "landscape_contour.png", A, B, loss, fit.coords, labels,
+        figures.contour(plots_dir / "landscape_contour.png", A, B, loss, fit.coords, labels,
                          title)
-    stage.record_timing("landscape", plane_and_grid=seconds)
-    stage.log("landscape", f"{loss.size} grid points in {seconds:.2f} s; loss "
+    runner.record_timing("landscape", plane_and_grid=seconds)
+    runner.log("landscape", f"{loss.size} grid points in {seconds:.2f} s; loss "
                            f"{loss.min():.3f}..{loss.max():.3f}; trajectory gap "
                            f"{np.abs(fit.true_loss - fit.plane_loss).max():.3f}")
 
 
 if __name__ == "__main__":
-    stage.run(main, __doc__)
+    runner.run(main, __doc__)

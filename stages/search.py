@@ -9,19 +9,16 @@ curves' mean over the seeds to CURVES_ROOT/<item name>.csv (dvc.yaml's plots). T
 log goes to logs/search-<item name>.log.
 """
 
-if not __package__:  # run as a file, `python stages/search.py` as in DVC's tutorials
-    import sys
-    sys.path[0] += "/.."  # the repository, not stages/
-    from stages import run_as_module
-    run_as_module(__file__)
+import fmnist_mlp.core.startup  # noqa: F401  (first: the numeric profile before numpy)
 
 import argparse
 from pathlib import Path
 
-from fmnist_mlp import native_log, stage
-from fmnist_mlp.data import load_split
-from fmnist_mlp.grid import AXES, SearchConfig, Trial, divergence
-from fmnist_mlp.params import load_section
+from fmnist_mlp.core import runner
+from fmnist_mlp.core.data import load_split
+from fmnist_mlp.core.params import load_section
+from fmnist_mlp.keras_search import native_log
+from fmnist_mlp.keras_search.grid import AXES, SearchConfig, Trial, divergence
 
 
 def parse(argv: list[str]) -> tuple[Path, Path, Path, Trial]:
@@ -39,27 +36,27 @@ def main(*argv: str) -> None:
     prepared_dir, out_root, curves_root, trial = parse(argv)
     cfg = load_section(SearchConfig)
     train, val = load_split(prepared_dir, "train"), load_split(prepared_dir, "val")
-    stage.require_memory(f"search.hidden_units {trial.hidden_units} x hidden_layers "
+    runner.require_memory(f"search.hidden_units {trial.hidden_units} x hidden_layers "
                          f"{trial.hidden_layers}",
                          trial.memory(train.X.shape[1], train.Y.shape[1]))
     native_log.capture(f"search-{trial.name}")
-    from fmnist_mlp.keras_search import train_item
+    from fmnist_mlp.keras_search.train import train_item
 
     out_dir, curves = out_root / trial.name, curves_root / f"{trial.name}.csv"
-    with stage.outputs(out_dir, curves):
+    with runner.outputs(out_dir, curves):
         results, seconds = train_item(trial, train, val, cfg.epochs, cfg.seeds, out_dir, curves)
-    stage.record_timing(f"search-{trial.name}", train=seconds)
+    runner.record_timing(f"search-{trial.name}", train=seconds)
     diverged = {seed: r["diverged"] for seed, r in results.items() if "diverged" in r}
     if diverged:
-        stage.log("search", f"warning: diverged, select will leave it out: "
+        runner.log("search", f"warning: diverged, select will leave it out: "
                             f"{divergence(trial, diverged)}")
     runs = {seed: r for seed, r in results.items() if seed not in diverged}
     figures = ", ".join(f"@{e} " + "/".join(f"{r[e]['val_correct'] / len(val.X):.4f}"
                                             for r in runs.values())
                         for e in cfg.epochs) if runs else "none"
-    stage.log("search", f"{trial.name}: val accuracy (seeds {'/'.join(map(str, runs))}) "
+    runner.log("search", f"{trial.name}: val accuracy (seeds {'/'.join(map(str, runs))}) "
                         f"{figures}; {seconds:.1f} s")
 
 
 if __name__ == "__main__":
-    stage.run(main, __doc__)
+    runner.run(main, __doc__)

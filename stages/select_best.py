@@ -12,21 +12,24 @@ item's mean validation accuracy per epoch, labelled by the axes that vary (one c
 per item).
 """
 
-if not __package__:  # run as a file, `python stages/select_best.py` as in DVC's tutorials
-    import sys
-    sys.path[0] += "/.."  # the repository, not stages/
-    from stages import run_as_module
-    run_as_module(__file__)
+import fmnist_mlp.core.startup  # noqa: F401  (first: the numeric profile before numpy)
 
 import shutil
 from pathlib import Path
 
-from fmnist_mlp import plotting, stage
-from fmnist_mlp.data import NUM_CLASSES
-from fmnist_mlp.errors import DataError
-from fmnist_mlp.grid import AXES, SearchConfig, checkpoint_name, divergence, expand_grid
-from fmnist_mlp.params import load_section
-from fmnist_mlp.selection import (
+from fmnist_mlp.core import runner
+from fmnist_mlp.core.data import NUM_CLASSES
+from fmnist_mlp.core.errors import DataError
+from fmnist_mlp.core.params import load_section
+from fmnist_mlp.keras_search.grid import (
+    AXES,
+    SearchConfig,
+    checkpoint_name,
+    divergence,
+    expand_grid,
+)
+from fmnist_mlp.selection import figure
+from fmnist_mlp.selection.ranking import (
     LABELS,
     at_chance,
     compare,
@@ -46,7 +49,7 @@ RESULT_COLUMNS = ("label", *AXES, "epochs", "val_accuracy", "std", "ci95", "val_
 def warn_stale(root: Path, names: set[str]) -> None:
     stale = sorted({p.name for p in root.iterdir()} - names) if root.is_dir() else []
     if stale:
-        stage.log("select", f"warning: {root} also holds {len(stale)} item(s) not in the grid "
+        runner.log("select", f"warning: {root} also holds {len(stale)} item(s) not in the grid "
                             f"({', '.join(stale)}): not read, but part of this stage's dependency "
                             f"hash; remove them for a dvc.lock like a fresh clone's")
 
@@ -61,7 +64,7 @@ def alive(rows: list[dict]) -> list[dict]:
                         f"1/{NUM_CLASSES}), nothing to select; check search.learning_rate (too "
                         f"high kills the units, too low learns nothing) and search.epochs")
     if dead:
-        stage.log("select", f"left out {len(dead)} configuration(s) no better than chance "
+        runner.log("select", f"left out {len(dead)} configuration(s) no better than chance "
                             f"(1/{NUM_CLASSES}): " + "; ".join(
                                 f"{r['item']} at {r['epochs']} epochs (val accuracy "
                                 f"{r['val_accuracy']:.4f})" for r in dead))
@@ -91,7 +94,7 @@ def main(search_root: Path, curves_root: Path, metrics_path: Path, report_path: 
         raise DataError(f"every item diverged, nothing to select: {'; '.join(diverged)}; "
                         f"lower search.learning_rate")
     if diverged:
-        stage.log("select", f"left out {len(diverged)} item(s) with a diverged seed: "
+        runner.log("select", f"left out {len(diverged)} item(s) with a diverged seed: "
                             f"{'; '.join(diverged)}")
     shown = varying(cfg)
     grid_rows = alive(configurations(items, shown))
@@ -105,22 +108,22 @@ def main(search_root: Path, curves_root: Path, metrics_path: Path, report_path: 
                      tuple(k for k in LABELS if k not in shown))
     said = verdict(runner_up, cfg.alpha, len(cfg.seeds))
     curves = overlay(curves_root, grid, tuple(k for k in shown if k != "epochs"))
-    with stage.outputs(metrics_path, report_path, results_path, results_png, best_dir,
+    with runner.outputs(metrics_path, report_path, results_path, results_png, best_dir,
                        overlay_csv):
-        stage.write_csv(overlay_csv, curves, ("epoch", "item", "val_accuracy"))
+        runner.write_csv(overlay_csv, curves, ("epoch", "item", "val_accuracy"))
         best_dir.mkdir(parents=True, exist_ok=True)
         for seed in cfg.seeds:
             shutil.copyfile(search_root / best["item"] / checkpoint_name(seed, best["epochs"]),
                             best_dir / f"model_seed{seed}.keras")
         shutil.copyfile(curves_root / f"{best['item']}.csv", best_dir / "history.csv")
         chosen = {k: best[k] for k in (*AXES, "epochs")}
-        stage.write_json(best_dir / "config.json", {**chosen, "seeds": list(cfg.seeds)})
-        stage.write_json(metrics_path, {
+        runner.write_json(best_dir / "config.json", {**chosen, "seeds": list(cfg.seeds)})
+        runner.write_json(metrics_path, {
             "val_accuracy": best["val_accuracy"], "accuracy_std": best["std"],
             "val_loss": best["val_loss"],
             "p_runner_up": runner_up["p_vs_best"] if runner_up else 1.0,
             "seed0_val_accuracy": single["val_accuracy"]})
-        stage.write_json(report_path, {
+        runner.write_json(report_path, {
             "best": {**chosen, "item": best["item"], "label": best["label"],
                      "val_accuracy_seeds": best["val_accuracy_seeds"], "ci95": best["ci95"]},
             "runner_up": runner_up and {"label": runner_up["label"],
@@ -134,23 +137,23 @@ def main(search_root: Path, curves_root: Path, metrics_path: Path, report_path: 
                             "val_accuracy": single["val_accuracy"]},
             "seeds": list(cfg.seeds), "alpha": cfg.alpha, "configs": len(rows),
             "items": len(items), "diverged_items": len(diverged)})
-        stage.write_csv(results_path, [
+        runner.write_csv(results_path, [
             {**{k: r[k] for k in RESULT_COLUMNS[:-1]},
              "val_accuracy_seeds": " ".join(f"{v:.6g}" for v in r["val_accuracy_seeds"])}
             for r in rows], RESULT_COLUMNS)
         ranks = [best, *others]  # rank order for the figure
-        plotting.ranking(
+        figure.ranking(
             results_png, [r["label"] for r in ranks], [r["val_accuracy"] for r in ranks],
             "validation accuracy, mean over the seeds with its 95 % interval",
             f"Keras grid search: {len(rows)} configurations x {len(cfg.seeds)} seeds, best on top"
             + (f"\n{constant} in all" if len(shown) < len(LABELS) else ""),
             errors=[r["ci95"] for r in ranks], tied=[not r["distinguishable"] for r in ranks],
             alpha=cfg.alpha)
-    stage.log("select", f"best of {len(rows)} configurations: {best['label']} (val accuracy "
+    runner.log("select", f"best of {len(rows)} configurations: {best['label']} (val accuracy "
                         f"{best['val_accuracy']:.4f} +- {best['std']:.4f} over "
                         f"{len(cfg.seeds)} seeds), {said}; the single-run protocol (seed "
                         f"{cfg.seeds[0]}) picks {single['label']}")
 
 
 if __name__ == "__main__":
-    stage.run(main, __doc__)
+    runner.run(main, __doc__)

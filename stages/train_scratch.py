@@ -4,27 +4,23 @@ Usage: python -m stages.train_scratch PREPARED_DIR MODEL_DIR METRICS_JSON HISTOR
 HISTORY_CSV holds the per-epoch curves (dvc.yaml's plots "scratch loss" and "scratch accuracy").
 """
 
-if not __package__:  # run as a file, `python stages/train_scratch.py` as in DVC's tutorials
-    import sys
-    sys.path[0] += "/.."  # the repository, not stages/
-    from stages import run_as_module
-    run_as_module(__file__)
+import fmnist_mlp.core.startup  # noqa: F401  (first: the numeric profile before numpy)
 
 from pathlib import Path
 
 import numpy as np
 
-from fmnist_mlp import stage
-from fmnist_mlp.data import load_split
-from fmnist_mlp.metrics import no_better_than_chance
-from fmnist_mlp.params import load_section
-from fmnist_mlp.scratch import (
+from fmnist_mlp.core import runner
+from fmnist_mlp.core.data import load_split
+from fmnist_mlp.core.metrics import no_better_than_chance
+from fmnist_mlp.core.params import load_section
+from fmnist_mlp.numpy_mlp.scratch import (
     ScratchConfig,
     initial_params,
     require_memory,
     save_model,
 )
-from fmnist_mlp.sgd import sgd
+from fmnist_mlp.numpy_mlp.sgd import sgd
 
 
 def main(prepared_dir: Path, model_dir: Path, metrics_path: Path, history_path: Path) -> None:
@@ -34,7 +30,7 @@ def main(prepared_dir: Path, model_dir: Path, metrics_path: Path, history_path: 
     steps = cfg.epochs * -(-len(train.X) // cfg.batch_size)  # SGD steps in all
     snapshots = cfg.epochs + 1 + (steps // cfg.snapshot_every if cfg.snapshot_every else 0)
     require_memory(spec, copies=snapshots + 6, rows=len(train.X))
-    with stage.outputs(model_dir, metrics_path, history_path):
+    with runner.outputs(model_dir, metrics_path, history_path):
         result = sgd(
             initial_params(cfg, spec), train.X.astype(cfg.dtype), train.Y,
             spec, epochs=cfg.epochs, batch_size=cfg.batch_size,
@@ -45,18 +41,18 @@ def main(prepared_dir: Path, model_dir: Path, metrics_path: Path, history_path: 
         )
         h = result.history
         save_model(model_dir, result, spec)
-        stage.write_json(metrics_path, {"val_accuracy": h.val_accuracy[-1],
+        runner.write_json(metrics_path, {"val_accuracy": h.val_accuracy[-1],
                                         "val_loss": h.val_loss[-1]})  # train: HISTORY_CSV
-        stage.write_csv(history_path, h.rows())
+        runner.write_csv(history_path, h.rows())
     classes = train.Y.shape[1]
     if no_better_than_chance(h.val_accuracy[-1], len(val.X), classes):
-        stage.log("train_scratch", f"warning: val accuracy {h.val_accuracy[-1]:.4f} is no better "
+        runner.log("train_scratch", f"warning: val accuracy {h.val_accuracy[-1]:.4f} is no better "
                                    f"than chance (1/{classes}): the model learned nothing; try "
                                    f"a lower scratch.learning_rate than {cfg.learning_rate}")
-    stage.record_timing("train_scratch", seconds_per_epoch=float(np.mean(h.seconds)))
-    stage.log("train_scratch", f"val accuracy {h.val_accuracy[-1]:.4f}, val loss "
+    runner.record_timing("train_scratch", seconds_per_epoch=float(np.mean(h.seconds)))
+    runner.log("train_scratch", f"val accuracy {h.val_accuracy[-1]:.4f}, val loss "
                                f"{h.val_loss[-1]:.4f}, {np.mean(h.seconds):.3f} s/epoch")
 
 
 if __name__ == "__main__":
-    stage.run(main, __doc__)
+    runner.run(main, __doc__)

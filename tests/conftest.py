@@ -13,7 +13,7 @@ PACKAGE_DIR = Path("/usr/share/datasets/fashion-mnist")
 
 def section(cls, **overrides):
     """The committed params.yaml's section of ``cls``, with ``overrides``, validated."""
-    from fmnist_mlp.params import read_params
+    from fmnist_mlp.core.params import read_params
 
     return cls.from_dict({**read_params(ROOT / "params.yaml")[cls.SECTION], **overrides})
 
@@ -34,7 +34,7 @@ LOCAL_SETUP = (".dvc/config.local", ".dvc/plots_page.html")  # what `make setup`
 def copy_project(dest: Path) -> Path:
     """The working tree as a fresh clone would have it (git's tracked and not-ignored files, no
     data, models, caches or venv), plus the local set-up, as a new git+DVC repo."""
-    from fmnist_mlp.repro import working_tree
+    from fmnist_mlp.engine.repro import working_tree
 
     for name in [*working_tree(ROOT), *LOCAL_SETUP]:
         source = ROOT / name
@@ -66,6 +66,6 @@ ACTIVATION_NAMES = ("relu", "tanh", "sigmoid")  # every entry of spec.ACTIVATION
 
 def net(sizes, activation="relu", l2_output=True):
     """The MLPSpec of layer widths ``sizes`` (tests only; stages build theirs from params)."""
-    from fmnist_mlp.spec import MLPSpec
+    from fmnist_mlp.core.spec import MLPSpec
 
     return MLPSpec(sizes[0], tuple(sizes[1:-1]), sizes[-1], activation, l2_output)

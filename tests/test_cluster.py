@@ -34,7 +34,7 @@ def committed_copy(dest, **params):
 def cluster(repo, remote, *args):
     run_dvc(repo, "remote", "add", "--local", "--force", "shared", str(remote))
     env = dict(os.environ, PATH=f"{os.path.dirname(sys.executable)}:{os.environ['PATH']}")
-    return subprocess.run([sys.executable, "-m", "fmnist_mlp.cluster", "--remote", "shared",
+    return subprocess.run([sys.executable, "-m", "fmnist_mlp.engine.cluster", "--remote", "shared",
                            "--workers", "2", *args], cwd=repo, env=env, capture_output=True,
                           text=True, timeout=900)
 

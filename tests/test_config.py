@@ -1,12 +1,12 @@
 import pytest
 from conftest import section
 
-from fmnist_mlp.errors import ConfigError
-from fmnist_mlp.fetch import FetchConfig
-from fmnist_mlp.grid import SearchConfig
-from fmnist_mlp.params import load_section, read_params
-from fmnist_mlp.prepare import PrepareConfig
-from fmnist_mlp.scratch import ScratchConfig
+from fmnist_mlp.core.errors import ConfigError
+from fmnist_mlp.core.params import load_section, read_params
+from fmnist_mlp.dataset.fetch import FetchConfig
+from fmnist_mlp.dataset.prepare import PrepareConfig
+from fmnist_mlp.keras_search.grid import SearchConfig
+from fmnist_mlp.numpy_mlp.scratch import ScratchConfig
 
 
 def test_committed_params_are_valid(root):

@@ -9,9 +9,9 @@ import time
 import numpy as np
 import pytest
 
-from fmnist_mlp import fetch
-from fmnist_mlp.errors import DataError
-from fmnist_mlp.idx import to_idx
+from fmnist_mlp.core.errors import DataError
+from fmnist_mlp.dataset import fetch
+from fmnist_mlp.dataset.idx import to_idx
 
 
 @pytest.fixture

@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from fmnist_mlp.errors import DataError
-from fmnist_mlp.idx import parse_idx, to_idx
+from fmnist_mlp.core.errors import DataError
+from fmnist_mlp.dataset.idx import parse_idx, to_idx
 
 
 def test_images_and_labels_round_trip(rng):

@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 from conftest import ACTIVATION_NAMES, net
 
-from fmnist_mlp.mlp import init_params, loss_and_grad, unpack
+from fmnist_mlp.numpy_mlp.mlp import init_params, loss_and_grad, unpack
 
-keras_models = pytest.importorskip("fmnist_mlp.keras_models")
+keras_models = pytest.importorskip("fmnist_mlp.keras_search.models")
 
 
 def set_flat_weights(model, theta: np.ndarray, sizes: tuple[int, ...]) -> None:
@@ -72,7 +72,7 @@ def test_three_sgd_steps_agree_with_keras_to_1e_10_in_float64(rng, activation):
 
 
 def test_the_keras_twin_carries_its_spec_and_a_wrong_one_is_named(tmp_path):
-    from fmnist_mlp.errors import DataError
+    from fmnist_mlp.core.errors import DataError
 
     spec = net((20, 7, 5), "tanh", l2_output=False)
     model = keras_models.build_mlp(spec, l2=1e-3, learning_rate=0.05)

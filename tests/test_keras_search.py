@@ -5,11 +5,11 @@ import json
 import numpy as np
 import pytest
 
-from fmnist_mlp.data import Split
-from fmnist_mlp.grid import Trial
-from fmnist_mlp.selection import read_item
+from fmnist_mlp.core.data import Split
+from fmnist_mlp.keras_search.grid import Trial
+from fmnist_mlp.selection.ranking import read_item
 
-keras_search = pytest.importorskip("fmnist_mlp.keras_search")
+keras_search = pytest.importorskip("fmnist_mlp.keras_search.train")
 keras = keras_search.keras
 
 

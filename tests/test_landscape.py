@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 from conftest import ACTIVATION_NAMES, net
 
-from fmnist_mlp.landscape import (
+from fmnist_mlp.numpy_mlp.landscape import (
     Plane,
     filter_normalised_directions,
     fit_plane,
@@ -11,7 +11,7 @@ from fmnist_mlp.landscape import (
     plane_loss_naive,
     trajectory_fit,
 )
-from fmnist_mlp.mlp import evaluate, forward, init_params, num_params, unpack
+from fmnist_mlp.numpy_mlp.mlp import evaluate, forward, init_params, num_params, unpack
 
 
 def toy_data(rng, sizes, n=40):
@@ -138,15 +138,15 @@ def test_grid_axes_open_an_axis_the_trajectory_does_not_move_along():
 
 
 def test_rendering_writes_non_empty_pngs(tmp_path, rng):
-    from fmnist_mlp import plotting
+    from fmnist_mlp.numpy_mlp import figures
 
     A, B = np.linspace(-1, 1, 12), np.linspace(-2, 2, 10)
     loss = np.add.outer(B ** 2, A ** 2)  # (len(B), len(A))
     coords = np.array([[-0.8, 1.5], [-0.3, 0.6], [0.0, 0.1]])
-    labels = plotting.axis_labels(np.array([0.795, 0.12]), "pca")
+    labels = figures.axis_labels(np.array([0.795, 0.12]), "pca")
     assert labels == ("PC1 (79.5 %)", "PC2 (12.0 %)")
-    plotting.surface(tmp_path / "s.png", A, B, loss, coords, np.ones(3), labels)
-    plotting.contour(tmp_path / "c.png", A, B, loss, coords, labels, "t")
+    figures.surface(tmp_path / "s.png", A, B, loss, coords, np.ones(3), labels)
+    figures.contour(tmp_path / "c.png", A, B, loss, coords, labels, "t")
     for name in ("s.png", "c.png"):
         data = (tmp_path / name).read_bytes()
         assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 10_000

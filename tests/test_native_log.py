@@ -4,7 +4,7 @@ import subprocess
 import sys
 import textwrap
 
-from fmnist_mlp.native_log import severe_lines
+from fmnist_mlp.keras_search.native_log import severe_lines
 
 CUINIT = "E0000 00:00:1.2 18827 cuda_platform.cc:52] failed call to cuInit: UNKNOWN ERROR (303)"
 INFO = "I0000 00:00:1.1 18827 port.cc:153] oneDNN custom operations are on."
@@ -15,7 +15,7 @@ def run_captured(tmp_path, body: str) -> subprocess.CompletedProcess:
     script = textwrap.dedent(f"""
         import os, sys
         from pathlib import Path
-        from fmnist_mlp import native_log
+        from fmnist_mlp.keras_search import native_log
         native_log.capture("stage", Path({str(tmp_path / "logs")!r}))
     """) + textwrap.dedent(body)
     return subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,

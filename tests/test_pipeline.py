@@ -15,7 +15,7 @@ import pytest
 import yaml
 from conftest import ROOT, copy_project, needs_dataset, run_dvc
 
-from fmnist_mlp.repro import prune_lock
+from fmnist_mlp.engine.repro import prune_lock
 
 pytestmark = needs_dataset
 
@@ -467,12 +467,12 @@ def test_plots_page_renders_every_plot_offline(small_repo, tmp_path):
 
 
 UNRELATED_EDITS = {  # a file far from Keras -> a line appended to it
-    "fmnist_mlp/selection.py": "\n# the selection rule, edited\n",
-    "fmnist_mlp/stats.py": "\n# the statistics, edited\n",
-    "fmnist_mlp/scratch.py": "\n# another section's params checks (scratch), edited\n",
-    "fmnist_mlp/landscape.py": "\n# another section's params checks (landscape), edited\n",
-    "fmnist_mlp/plotting.py": "\n# a figure, edited\n",
-    "fmnist_mlp/mlp.py": "\n# the from-scratch numpy maths, edited\n",
+    "fmnist_mlp/selection/ranking.py": "\n# the selection rule, edited\n",
+    "fmnist_mlp/core/stats.py": "\n# the statistics, edited\n",
+    "fmnist_mlp/numpy_mlp/scratch.py": "\n# another section's params checks (scratch), edited\n",
+    "fmnist_mlp/numpy_mlp/landscape.py": "\n# another section's params checks (landscape), edited\n",
+    "fmnist_mlp/numpy_mlp/figures.py": "\n# a figure, edited\n",
+    "fmnist_mlp/numpy_mlp/mlp.py": "\n# the from-scratch numpy maths, edited\n",
 }
 
 
@@ -491,7 +491,7 @@ def test_an_edit_far_from_keras_leaves_every_search_item_up_to_date(small_repo):
 
 def repro_command(repo, *args, **popen):
     env = dict(os.environ, PATH=f"{Path(sys.executable).parent}:{os.environ['PATH']}")
-    return subprocess.Popen([sys.executable, "-m", "fmnist_mlp.repro", *args], cwd=repo, env=env,
+    return subprocess.Popen([sys.executable, "-m", "fmnist_mlp.engine.repro", *args], cwd=repo, env=env,
                             text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE, **popen)
 
 

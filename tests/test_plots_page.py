@@ -7,8 +7,8 @@ import tarfile
 
 import pytest
 
-from fmnist_mlp import plots_page
-from fmnist_mlp.errors import DataError
+from fmnist_mlp.core.errors import DataError
+from fmnist_mlp.engine import plots_page
 
 
 def tarball(member: str, text: str) -> bytes:

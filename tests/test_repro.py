@@ -1,18 +1,18 @@
-"""fmnist_mlp.repro without a pipeline run: how many workers, and what a worker's copy holds."""
+"""fmnist_mlp.engine.repro without a pipeline run: how many workers, and what a worker's copy holds."""
 
 import subprocess
 
-from fmnist_mlp import repro, stage
+from fmnist_mlp.engine import repro
 
 
 def test_workers_are_the_cores_bounded_by_memory_and_items(monkeypatch):
-    monkeypatch.setattr(stage, "cores", lambda: 16)
-    monkeypatch.setattr(stage, "available_memory", lambda: 64 * 2**30)
+    monkeypatch.setattr(runner, "cores", lambda: 16)
+    monkeypatch.setattr(runner, "available_memory", lambda: 64 * 2**30)
     assert repro.default_jobs(12) == 12  # no more workers than items
     assert repro.default_jobs(40) == 16  # one per core
-    monkeypatch.setattr(stage, "available_memory", lambda: 4 * 2**30)
+    monkeypatch.setattr(runner, "available_memory", lambda: 4 * 2**30)
     assert repro.default_jobs(40) == 2  # 1.5 GiB a worker
-    monkeypatch.setattr(stage, "cores", lambda: 1)
+    monkeypatch.setattr(runner, "cores", lambda: 1)
     assert repro.default_jobs(40) == 1  # one core: a plain, serial dvc repro
 
 

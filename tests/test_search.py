@@ -7,8 +7,8 @@ import pytest
 import yaml
 from conftest import section
 
-from fmnist_mlp.errors import ConfigError, DataError
-from fmnist_mlp.grid import (
+from fmnist_mlp.core.errors import ConfigError, DataError
+from fmnist_mlp.keras_search.grid import (
     AXES,
     SearchConfig,
     Trial,
@@ -16,7 +16,7 @@ from fmnist_mlp.grid import (
     expand_grid,
     write_item_metrics,
 )
-from fmnist_mlp.selection import configurations, label, read_item, select_best, varying
+from fmnist_mlp.selection.ranking import configurations, label, read_item, select_best, varying
 
 EXAMPLES = 10_000  # validation examples of a fake item: accuracies with 4 decimals are counts
 

@@ -2,9 +2,9 @@ import numpy as np
 import pytest
 from conftest import net
 
-from fmnist_mlp.errors import DivergenceError
-from fmnist_mlp.mlp import init_params, loss_and_grad
-from fmnist_mlp.sgd import sgd
+from fmnist_mlp.core.errors import DivergenceError
+from fmnist_mlp.numpy_mlp.mlp import init_params, loss_and_grad
+from fmnist_mlp.numpy_mlp.sgd import sgd
 
 
 def toy(rng, n=60):

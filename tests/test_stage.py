@@ -5,8 +5,8 @@ import shutil
 
 import pytest
 
-from fmnist_mlp import stage
-from fmnist_mlp.errors import StudyError
+from fmnist_mlp.core import runner
+from fmnist_mlp.core.errors import StudyError
 
 
 def test_cleanup_that_cannot_remove_raises_the_first_error_only(tmp_path, monkeypatch):
@@ -21,31 +21,31 @@ def test_cleanup_that_cannot_remove_raises_the_first_error_only(tmp_path, monkey
     monkeypatch.setattr(shutil, "rmtree", read_only)
     monkeypatch.setattr(type(tmp_path), "unlink", read_only)
     with pytest.raises(StudyError, match="the stage's own error"):
-        with stage.outputs(partial, tmp_path / "metrics.json"):
+        with runner.outputs(partial, tmp_path / "metrics.json"):
             raise StudyError("the stage's own error")
 
 
 def test_outputs_are_removed_on_any_exception(tmp_path):
     (tmp_path / "out").mkdir()
     (tmp_path / "out" / "x").write_text("1")
-    with pytest.raises(KeyboardInterrupt), stage.outputs(tmp_path / "out"):
+    with pytest.raises(KeyboardInterrupt), runner.outputs(tmp_path / "out"):
         raise KeyboardInterrupt
     assert not (tmp_path / "out").exists()
 
 
 def test_floats_are_written_with_stable_digits_and_never_nan(tmp_path):
-    stage.write_json(tmp_path / "m.json", {"a": 1 / 3, "b": [2 / 3], "n": 7})
+    runner.write_json(tmp_path / "m.json", {"a": 1 / 3, "b": [2 / 3], "n": 7})
     assert (tmp_path / "m.json").read_text() == \
         '{\n  "a": 0.333333,\n  "b": [\n    0.666667\n  ],\n  "n": 7\n}\n'
     with pytest.raises(StudyError, match="bad.json: non-finite value nan"):
-        stage.write_json(tmp_path / "bad.json", {"loss": math.nan})
+        runner.write_json(tmp_path / "bad.json", {"loss": math.nan})
     assert not (tmp_path / "bad.json").exists()
 
 
 def test_exact_floats_keep_every_digit_and_numpy_integers_are_ints(tmp_path):
     import numpy as np
 
-    stage.write_json(tmp_path / "x.json", {"loss": 1 / 3, "n": np.int64(7)}, exact=True)
+    runner.write_json(tmp_path / "x.json", {"loss": 1 / 3, "n": np.int64(7)}, exact=True)
     assert (tmp_path / "x.json").read_text() == '{\n  "loss": 0.3333333333333333,\n  "n": 7\n}\n'
 
 
@@ -56,7 +56,7 @@ def test_exact_floats_keep_every_digit_and_numpy_integers_are_ints(tmp_path):
     ("x: no usage\n", ""),
 ])
 def test_usage_keeps_its_continuation_lines(doc, line):
-    assert stage.usage(doc) == line
+    assert runner.usage(doc) == line
 
 
 def below_a_file(tmp, monkeypatch):
@@ -81,7 +81,7 @@ def test_an_output_that_cannot_be_written_fails_before_any_work(tmp_path, monkey
     out = make(tmp_path, monkeypatch)
     ran = []
     with pytest.raises(StudyError, match=f"{out}: cannot write .*{reason}"):
-        with stage.outputs(out):
+        with runner.outputs(out):
             ran.append(1)
     assert ran == [] and not list(tmp_path.rglob(".write-check-*"))
     assert not (tmp_path / "models").exists()
@@ -93,7 +93,7 @@ def test_an_os_error_while_writing_is_one_line_naming_the_path(tmp_path, errno, 
     """EROFS or ENOSPC in the middle of a save (zipfile raises it without a file name)."""
     out = tmp_path / "model"
     with pytest.raises(StudyError) as caught:
-        with stage.outputs(out):
+        with runner.outputs(out):
             out.mkdir()
             (out / "half").write_text("x")
             raise OSError(errno, strerror)
@@ -102,10 +102,10 @@ def test_an_os_error_while_writing_is_one_line_naming_the_path(tmp_path, errno, 
 
 
 def test_memory_beyond_what_is_available_is_refused_with_the_key(monkeypatch):
-    from fmnist_mlp.errors import ConfigError
+    from fmnist_mlp.core.errors import ConfigError
 
-    monkeypatch.setattr(stage, "available_memory", lambda: 2**30)
-    stage.require_memory("scratch.hidden", 2**29)  # fits
+    monkeypatch.setattr(runner, "available_memory", lambda: 2**30)
+    runner.require_memory("scratch.hidden", 2**29)  # fits
     with pytest.raises(ConfigError, match=r"scratch.hidden: needs about 6.14e\+03 GiB of memory, "
                                           r"1 GiB available"):
-        stage.require_memory("scratch.hidden", 6.14e3 * 2**30)
+        runner.require_memory("scratch.hidden", 6.14e3 * 2**30)

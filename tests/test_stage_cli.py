@@ -78,6 +78,6 @@ def test_a_stage_runs_as_a_file_the_tutorial_way():
 
 
 def test_messages_name_the_dvc_stage_not_the_file():
-    from fmnist_mlp.stage import stage_name
+    from fmnist_mlp.core.runner import stage_name
 
     assert stage_name((ROOT / "stages" / "select_best.py").read_text().strip('"')) == "select"

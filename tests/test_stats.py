@@ -6,9 +6,9 @@ import pytest
 from conftest import section
 from test_search import fake_item
 
-from fmnist_mlp.grid import SearchConfig, Trial
-from fmnist_mlp.selection import compare, configurations, read_item, select_best
-from fmnist_mlp.stats import paired_p, summary
+from fmnist_mlp.core.stats import paired_p, summary
+from fmnist_mlp.keras_search.grid import SearchConfig, Trial
+from fmnist_mlp.selection.ranking import compare, configurations, read_item, select_best
 
 SEEDS = (0, 1, 2)
 
@@ -86,7 +86,7 @@ def test_the_first_seed_alone_is_the_single_run_protocol(tmp_path):
 
 
 def test_seeds_must_be_distinct_and_alpha_a_level():
-    from fmnist_mlp.errors import ConfigError
+    from fmnist_mlp.core.errors import ConfigError
 
     with pytest.raises(ConfigError, match="search.seeds: expected a non-empty list of distinct"):
         section(SearchConfig, seeds=[0, 0])
@@ -100,8 +100,8 @@ def test_statistics_come_from_the_exact_counts_not_rounded_accuracies(tmp_path):
     an accuracy is written with."""
     from fractions import Fraction
 
-    from fmnist_mlp.grid import write_item_metrics
-    from fmnist_mlp.selection import at_chance
+    from fmnist_mlp.keras_search.grid import write_item_metrics
+    from fmnist_mlp.selection.ranking import at_chance
 
     total = 12_000
     counts = {A: [10531, 10538, 10599], B: [10530, 10550, 10577]}
@@ -131,7 +131,7 @@ def test_statistics_come_from_the_exact_counts_not_rounded_accuracies(tmp_path):
 
 
 def test_a_configuration_at_chance_level_is_found():
-    from fmnist_mlp.selection import at_chance
+    from fmnist_mlp.selection.ranking import at_chance
 
     rows = [{"val_accuracy": 0.1008, "val_examples": 36_000},  # a dead model: 1/10
             {"val_accuracy": 0.1051, "val_examples": 36_000},  # 3 standard errors: 0.1047

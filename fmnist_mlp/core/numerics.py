@@ -49,7 +49,7 @@ def apply(environ=os.environ) -> None:
     missing = [f for f in REQUIRED_FLAGS if flags and f not in flags]
     if missing:
         sys.exit(f"error: this CPU lacks {', '.join(missing)}; the numeric profile "
-                 f"(fmnist_mlp/profile.py) needs an x86-64-v3 CPU (AVX2 + FMA)")
+                 f"(fmnist_mlp/core/numerics.py) needs an x86-64-v3 CPU (AVX2 + FMA)")
     outer_environ.update(environ)
     environ.update(PROFILE)
     # numpy warns at import about disabling features this CPU does not have: harmless here.

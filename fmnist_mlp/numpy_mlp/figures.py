@@ -1,6 +1,6 @@
-"""The study's figures that DVC's Vega templates cannot draw, as PNG (Agg backend: no screen
-needed): the search ranking and the loss landscape. Per-epoch curves and confusion matrices are
-DVC plots (dvc.yaml)."""
+"""The loss landscape's figures, as PNG (Agg backend: no screen needed): DVC's Vega templates
+cannot draw a surface or filled contours. Per-epoch curves and confusion matrices are DVC plots
+(dvc.yaml); the search's ranking is selection/figure.py."""
 
 from __future__ import annotations
 
@@ -80,44 +80,4 @@ def contour(path: Path, A, B, loss, coords, labels, title: str) -> None:
     ax.legend(loc="best")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
-    plt.close(fig)
-
-
-def ranking(path: Path, labels: list[str], values: list[float], xlabel: str, title: str,
-            errors: list[float] | None = None, tied: list[bool] | None = None,
-            alpha: float | None = None) -> None:
-    """Horizontal bars in rank order (the inputs' order: the best first, drawn on top), every
-    value written at its bar; the axis starts near the smallest value so that close values
-    differ. With ``errors`` each bar gets its interval (± error); with ``tied`` the bars marked
-    True (those not distinguishable from the best) are drawn in a lighter shade of its colour."""
-    order = np.arange(len(values))[::-1]  # bottom to top: the best ends on top
-    values = np.asarray(values, dtype=np.float64)[order]  # (K,)
-    errors = np.zeros_like(values) if errors is None else np.asarray(errors)[order]  # (K,)
-    tied = np.zeros(len(values), bool) if tied is None else np.asarray(tied, bool)[order]
-    fig, ax = plt.subplots(figsize=(8.5, 0.32 * len(values) + 1.6))
-    colors = np.where(tied, "#f7c48f", "tab:gray").astype(object)
-    colors[-1] = "tab:orange"
-    ax.barh(np.arange(len(values)), values, color=list(colors),
-            xerr=errors if errors.any() else None, error_kw={"elinewidth": 0.8, "capsize": 2})
-    ax.set_yticks(np.arange(len(values)), [labels[i] for i in order], fontsize=8)
-    low, high = (values - errors).min(), (values + errors).max()
-    span = high - low or abs(high) or 1.0
-    ax.set_xlim(low - 0.05 * span, high + 0.18 * span)
-    for y, (v, e) in enumerate(zip(values, errors)):
-        ax.text(v + e, y, f" {v:.4f}" + (f" ± {e:.4f}" if e else ""), va="center", fontsize=7)
-    if tied.any() or errors.any():
-        from matplotlib.patches import Patch
-
-        handles = [Patch(color="tab:orange", label="best")]
-        if alpha is not None:
-            handles += [Patch(color="#f7c48f", label=f"not distinguishable from the best "
-                                                     f"(paired t-test p ≥ {alpha:g})"),
-                        Patch(color="tab:gray", label=f"worse than the best (p < {alpha:g})")]
-        below = -0.6 / fig.get_figheight()  # under the x label, in axes fractions
-        ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, below), ncol=3,
-                  fontsize=7, frameon=False)
-    ax.set_xlabel(xlabel)
-    ax.set_title(title)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110, bbox_inches="tight")  # the legend below the axes included
     plt.close(fig)

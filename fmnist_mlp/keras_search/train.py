@@ -19,10 +19,10 @@ from pathlib import Path
 
 import numpy as np
 
-from fmnist_mlp.data import Split
-from fmnist_mlp.grid import FORWARD_BATCH, Trial, checkpoint_name, write_item_metrics
-from fmnist_mlp.keras_models import build_mlp, deterministic, keras, save_model
-from fmnist_mlp.stage import write_csv
+from fmnist_mlp.core.data import Split
+from fmnist_mlp.core.runner import write_csv
+from fmnist_mlp.keras_search.grid import FORWARD_BATCH, Trial, checkpoint_name, write_item_metrics
+from fmnist_mlp.keras_search.models import build_mlp, deterministic, keras, save_model
 
 HISTORY_COLUMNS = ("epoch", "train_loss", "val_loss", "train_accuracy", "val_accuracy")
 EXPLODED = 100.0  # a training loss this many times chance level's, ln(classes), has diverged

@@ -8,9 +8,9 @@ from dataclasses import dataclass, field
 import numpy as np
 from tqdm import tqdm
 
-from fmnist_mlp.errors import DivergenceError
-from fmnist_mlp.mlp import evaluate, loss_and_grad
-from fmnist_mlp.spec import MLPSpec
+from fmnist_mlp.core.errors import DivergenceError
+from fmnist_mlp.core.spec import MLPSpec
+from fmnist_mlp.numpy_mlp.mlp import evaluate, loss_and_grad
 
 
 @dataclass

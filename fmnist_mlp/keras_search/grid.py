@@ -14,10 +14,10 @@ import re
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
-from fmnist_mlp.errors import DataError
-from fmnist_mlp.params import Number, Section, StrictInt, positive_list, require
-from fmnist_mlp.spec import MLPSpec, check_activation
-from fmnist_mlp.stage import read_json, write_json
+from fmnist_mlp.core.errors import DataError
+from fmnist_mlp.core.params import Number, Section, StrictInt, positive_list, require
+from fmnist_mlp.core.runner import read_json, write_json
+from fmnist_mlp.core.spec import MLPSpec, check_activation
 
 FORWARD_BATCH = 4096  # batch of forward-only passes (validation, prediction): speed only
 

@@ -11,7 +11,7 @@ The page also makes every plot an SVG and marks its div: ``data-rendered`` once 
 drawn it, ``data-error`` with the message if it could not (tests/test_plots_page.py reads both in
 headless Chromium).
 
-Usage: python -m fmnist_mlp.plots_page OUT_HTML
+Usage: python -m fmnist_mlp.engine.plots_page OUT_HTML
 """
 
 from __future__ import annotations
@@ -24,8 +24,8 @@ import tarfile
 import urllib.error
 from pathlib import Path
 
-from fmnist_mlp.errors import DataError
-from fmnist_mlp.fetch import download
+from fmnist_mlp.core.errors import DataError
+from fmnist_mlp.dataset.fetch import download
 
 REGISTRY = "https://registry.npmjs.org"
 TIMEOUT = 120  # seconds for one tarball
@@ -58,7 +58,7 @@ PAGE = """<!DOCTYPE html>
     {{refresh_tag}}
     <meta charset="utf-8">
     <title>DVC Plot</title>
-    <!-- {credits}, inline: this page needs no network (python -m fmnist_mlp.plots_page) -->
+    <!-- {credits}, inline: this page needs no network (python -m fmnist_mlp.engine.plots_page) -->
 {scripts}
     <style>
         table {{ border-spacing: 15px; }}

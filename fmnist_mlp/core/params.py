@@ -18,7 +18,7 @@ from pathlib import Path
 
 from ruamel.yaml import YAML, YAMLError
 
-from fmnist_mlp.errors import ConfigError
+from fmnist_mlp.core.errors import ConfigError
 
 # A value of a DVC matrix axis: DVC names the item after the value as written (``l2_0`` for 0,
 # ``l2_0.0`` for 0.0), so it is kept as written. StrictInt refuses 40.0, Number keeps 0 an int.

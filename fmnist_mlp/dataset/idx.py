@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from fmnist_mlp.errors import DataError
+from fmnist_mlp.core.errors import DataError
 
 IMAGES_MAGIC = 0x00000803
 LABELS_MAGIC = 0x00000801

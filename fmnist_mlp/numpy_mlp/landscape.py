@@ -21,10 +21,10 @@ from sklearn.decomposition import PCA
 from threadpoolctl import threadpool_limits
 from tqdm import tqdm
 
-from fmnist_mlp import stage
-from fmnist_mlp.mlp import evaluate, layer_slices, unpack
-from fmnist_mlp.params import Section, non_negative, positive, require
-from fmnist_mlp.spec import Activation, MLPSpec
+from fmnist_mlp.core import runner
+from fmnist_mlp.core.params import Section, non_negative, positive, require
+from fmnist_mlp.core.spec import Activation, MLPSpec
+from fmnist_mlp.numpy_mlp.mlp import evaluate, layer_slices, unpack
 
 
 @dataclass(frozen=True)
@@ -138,7 +138,7 @@ def plane_loss(plane: Plane, spec: MLPSpec, X: np.ndarray, Y: np.ndarray, ab: np
     later = slice(layer_slices(sizes)[0][1].stop, None)
     basis = np.vstack([plane.center[later], plane.directions[:, later]])  # (3, P_later)
     loss_sum, correct = np.zeros(len(ab)), np.zeros(len(ab))
-    workers = threads or stage.cores()
+    workers = threads or runner.cores()
     bar = tqdm(total=len(ab) * N, unit="pt-img", unit_scale=True, desc="landscape",
                disable=not progress, leave=False)
 

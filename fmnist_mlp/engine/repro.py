@@ -1,6 +1,6 @@
 """`dvc repro` on every core: the search's matrix items side by side, then the whole pipeline.
 
-Usage: python -m fmnist_mlp.repro [-j N]   (`make repro`; N: default every core of this machine)
+Usage: python -m fmnist_mlp.engine.repro [-j N]   (`make repro`; N: default every core of this machine)
 
 DVC runs one stage at a time in a workspace (its lock), and the search's matrix items are
 independent. So, as zincware/dask4dvc does with DVC's own temporary experiment directories:
@@ -33,9 +33,9 @@ import sys
 import threading
 from pathlib import Path
 
-from fmnist_mlp import stage
-from fmnist_mlp.cluster import dvc, stage_env
-from fmnist_mlp.verify import pipeline_stages
+from fmnist_mlp.core import runner
+from fmnist_mlp.engine.cluster import dvc, stage_env
+from fmnist_mlp.engine.verify import pipeline_stages
 
 MATRIX = "search"  # the matrix stage whose items run side by side
 UPSTREAM = "prepare"  # what every item depends on, run here first
@@ -50,9 +50,9 @@ class ReproError(Exception):
 
 def default_jobs(stale: int) -> int:
     """Every core, as many as memory allows, no more than there are items."""
-    memory = stage.available_memory()
+    memory = runner.available_memory()
     by_memory = int(memory // WORKER_MEMORY) if memory else stale
-    return max(1, min(stage.cores(), stale, by_memory))
+    return max(1, min(runner.cores(), stale, by_memory))
 
 
 def stale_items(root: Path) -> list[str]:
@@ -243,7 +243,7 @@ def parallel_items(root: Path, jobs: int | None) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m fmnist_mlp.repro",
+    parser = argparse.ArgumentParser(prog="python -m fmnist_mlp.engine.repro",
                                      description=__doc__.split("\n\n")[0])
     parser.add_argument("-j", "--jobs", type=int, default=None,
                         help="workers for the search items (default: every core)")

@@ -21,8 +21,8 @@ import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
-from fmnist_mlp.errors import DataError
-from fmnist_mlp.params import Section
+from fmnist_mlp.core.errors import DataError
+from fmnist_mlp.core.params import Section
 
 
 @dataclass(frozen=True)

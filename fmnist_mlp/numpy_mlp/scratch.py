@@ -10,12 +10,12 @@ from pathlib import Path
 
 import numpy as np
 
-from fmnist_mlp import stage
-from fmnist_mlp.data import Split
-from fmnist_mlp.errors import DataError
-from fmnist_mlp.mlp import init_params
-from fmnist_mlp.params import Section, non_negative, positive, positive_list
-from fmnist_mlp.spec import MLPSpec, check_activation
+from fmnist_mlp.core import runner
+from fmnist_mlp.core.data import Split
+from fmnist_mlp.core.errors import DataError
+from fmnist_mlp.core.params import Section, non_negative, positive, positive_list
+from fmnist_mlp.core.spec import MLPSpec, check_activation
+from fmnist_mlp.numpy_mlp.mlp import init_params
 
 
 @dataclass(frozen=True)
@@ -49,7 +49,7 @@ class ScratchConfig(Section):
 def require_memory(spec: MLPSpec, copies: int, rows: int) -> None:
     """ConfigError naming scratch.hidden when ``copies`` float64 parameter vectors and the
     activations of ``rows`` examples at once would not fit in this machine's memory."""
-    stage.require_memory("scratch.hidden",
+    runner.require_memory("scratch.hidden",
                          8 * (copies * spec.num_params + 2 * rows * sum(spec.sizes[1:])))
 
 

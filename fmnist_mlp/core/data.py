@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from fmnist_mlp.errors import DataError
+from fmnist_mlp.core.errors import DataError
 
 NUM_CLASSES = 10
 CLASS_NAMES = (

@@ -10,10 +10,10 @@ from pathlib import Path
 import numpy as np
 from sklearn.model_selection import train_test_split
 
-from fmnist_mlp.data import NUM_CLASSES, Split
-from fmnist_mlp.errors import ConfigError, DataError
-from fmnist_mlp.idx import parse_idx
-from fmnist_mlp.params import Section, non_negative, positive, require
+from fmnist_mlp.core.data import NUM_CLASSES, Split
+from fmnist_mlp.core.errors import ConfigError, DataError
+from fmnist_mlp.core.params import Section, non_negative, positive, require
+from fmnist_mlp.dataset.idx import parse_idx
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,7 @@
 committed dvc.lock (git HEAD) with those of the workspace's dvc.lock, which `dvc repro` rewrote
 from the files it produced, and asks DVC whether the workspace matches its dvc.lock.
 
-Usage: python -m fmnist_mlp.verify   (after `dvc repro`; `make verify` forces the whole rerun)
+Usage: python -m fmnist_mlp.engine.verify   (after `dvc repro`; `make verify` forces the whole rerun)
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from pathlib import Path
 
 import yaml
 
-from fmnist_mlp.cluster import dvc, stage_env
+from fmnist_mlp.engine.cluster import dvc, stage_env
 
 
 def output_hashes(lock_text: str, stages: set[str] | None = None) -> dict[str, str]:

@@ -1,6 +1,6 @@
 """The search's matrix items on a Dask cluster; DVC's remote and run-cache bring the results home.
 
-Usage: python -m fmnist_mlp.cluster --remote NAME [--scheduler tcp://HOST:8786] [--workers N]
+Usage: python -m fmnist_mlp.engine.cluster --remote NAME [--scheduler tcp://HOST:8786] [--workers N]
            [--repo URL] [--workdir DIR]
 
 1. The coordinator (here) runs `dvc repro prepare` and pushes what the items depend on (fetch's
@@ -19,7 +19,7 @@ Usage: python -m fmnist_mlp.cluster --remote NAME [--scheduler tcp://HOST:8786] 
    item with its error and exits 1; a rerun computes only what is missing (the run-cache).
 
 Without --scheduler it starts a local cluster of N worker processes (default: this machine's
-cores), one thread each: TensorFlow runs one thread per stage (fmnist_mlp/profile.py), so each
+cores), one thread each: TensorFlow runs one thread per stage (fmnist_mlp/core/numerics.py), so each
 worker uses its one core.
 """
 
@@ -51,8 +51,8 @@ def stage_env() -> dict:
 
 
 # ``run_item`` runs on the workers: this module imports nothing of the project, so that Dask
-# (which pickles what ``python -m fmnist_mlp.cluster`` defines by value) needs no project code
-# on the scheduler. fmnist_mlp.repro takes dvc() and stage_env() from here.
+# (which pickles what ``python -m fmnist_mlp.engine.cluster`` defines by value) needs no project code
+# on the scheduler. fmnist_mlp.engine.repro takes dvc() and stage_env() from here.
 
 
 class ClusterError(Exception):
@@ -211,7 +211,7 @@ def log(message: str) -> None:
 
 
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="python -m fmnist_mlp.cluster",
+    parser = argparse.ArgumentParser(prog="python -m fmnist_mlp.engine.cluster",
                                      description=__doc__.split("\n\n")[0])
     parser.add_argument("--remote", required=True, help="DVC remote the workers share")
     parser.add_argument("--scheduler", help="tcp://HOST:8786 (default: a local cluster)")

@@ -7,7 +7,9 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.optimize
 
-from fmnist_mlp.mlp import (
+from fmnist_mlp.core.params import Section, positive
+from fmnist_mlp.core.spec import MLPSpec
+from fmnist_mlp.numpy_mlp.mlp import (
     _forward,
     cross_entropy,
     l2_mask,
@@ -16,8 +18,6 @@ from fmnist_mlp.mlp import (
     loss_and_grad,
     unpack,
 )
-from fmnist_mlp.params import Section, positive
-from fmnist_mlp.spec import MLPSpec
 
 
 @dataclass(frozen=True)

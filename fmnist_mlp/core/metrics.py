@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from fmnist_mlp.data import CLASS_NAMES
-from fmnist_mlp.stage import write_json
+from fmnist_mlp.core.data import CLASS_NAMES
+from fmnist_mlp.core.runner import write_json
 
 
 def classification_report(log_probs: np.ndarray, labels: np.ndarray) -> dict:

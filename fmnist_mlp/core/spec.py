@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from fmnist_mlp.errors import ConfigError, DataError
+from fmnist_mlp.core.errors import ConfigError, DataError
 
 
 def num_params(sizes: tuple[int, ...]) -> int:

@@ -21,7 +21,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from fmnist_mlp.errors import ConfigError, DataError, StudyError
+from fmnist_mlp.core.errors import ConfigError, DataError, StudyError
 
 SIGNIFICANT = 6  # significant digits of every float written to a metrics, plots or item file
 TIMINGS_DIR = Path("timings")
