@@ -59,10 +59,12 @@ lint: setup
 bench: setup
 	$(RUN) python -m bench.scratch_epoch
 
-# Rerun every stage (no cache) and say how many committed outputs came back byte for byte.
+# Rerun every stage (no cache): the committed outputs must come back byte for byte (dvc.lock
+# holds every output's hash, so git sees no change) and DVC must find the workspace up to date.
 verify: setup
 	$(RUN) dvc repro --force
-	$(RUN) python -m fmnist_mlp.engine.verify
+	$(RUN) dvc status --quiet || { echo "make verify: dvc status: not up to date" >&2; exit 1; }
+	git diff --exit-code --stat && echo "make verify: every committed output reproduced byte for byte"
 
 # An experiment, e.g. make exp ARGS="-S scratch.epochs=40 -n more-epochs"; params.yaml is put
 # back as it was if the experiment fails.
@@ -77,12 +79,13 @@ exp: setup
 exp-show: setup
 	@$(RUN) dvc exp show --md --only-changed --drop '^(data|models|plots|stages|fmnist_mlp)/'
 
-# The search's items on a Dask cluster, then the rest here (python -m fmnist_mlp.engine.cluster):
-# REMOTE=<DVC remote name>, SCHEDULER=tcp://HOST:8786 (default: a local cluster of this machine).
+# The search's items on a Dask cluster's workers, each in a clone sharing a DVC remote, then the
+# rest here (the same engine as make repro): REMOTE=<DVC remote name>,
+# SCHEDULER=tls://HOST:8786 (default: a local cluster of this machine).
 search-cluster: setup
 	@test -n "$(REMOTE)" || { echo "make search-cluster: set REMOTE=<a DVC remote's name>" \
 		"(dvc remote add -d NAME URL)" >&2; exit 2; }
-	$(RUN) python -m fmnist_mlp.engine.cluster --remote $(REMOTE) $(if $(SCHEDULER),--scheduler $(SCHEDULER))
+	$(RUN) python -m fmnist_mlp.engine.repro --remote $(REMOTE) $(if $(SCHEDULER),--scheduler $(SCHEDULER))
 
 # Pin the packages of the current venv (after changing pyproject.toml's dependencies).
 lock: setup

@@ -1,5 +1,5 @@
-"""The whole pipeline on a local Dask cluster of 2 workers (1 thread each) against a plain
-`dvc repro`, side by side in one run on this machine.
+"""The whole pipeline through the engine's clone way (a local Dask cluster of 2 workers, a DVC
+remote) against a plain `dvc repro`, side by side in one run on this machine.
 
 Each side is a fresh clone of this repository's HEAD with its own DVC cache, on the seed's grid
 (12 items, epochs 20, 40) and the seeds given (default: 0 alone, the seed's protocol; the
@@ -16,7 +16,7 @@ from pathlib import Path
 
 import yaml
 
-from fmnist_mlp.engine.cluster import stage_env
+from fmnist_mlp.engine.repro import stage_env
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -46,8 +46,8 @@ def main(seeds: list[int]) -> None:
         subprocess.run([*dvc, "remote", "add", "--local", "bench", str(tmp / "remote")],
                        cwd=spread, check=True)
         plain_s = timed([*dvc, "repro"], plain)
-        cluster_s = timed([sys.executable, "-m", "fmnist_mlp.engine.cluster", "--remote", "bench",
-                           "--workers", "2", "--workdir", str(tmp / "work")], spread)
+        cluster_s = timed([sys.executable, "-m", "fmnist_mlp.engine.repro", "--remote", "bench",
+                           "--jobs", "2", "--workdir", str(tmp / "work")], spread)
         same = (plain / "dvc.lock").read_text() == (spread / "dvc.lock").read_text()
     print(f"seed grid, 12 items x epochs 20, 40, seeds {seeds}, whole pipeline from a fresh clone")
     print(f"plain dvc repro: {plain_s:.1f} s; local Dask cluster, 2 workers x 1 thread: "

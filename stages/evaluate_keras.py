@@ -1,12 +1,10 @@
 """evaluate_keras: test-set figures of the best Keras configuration chosen by select, over its
 seeds, from the search's own models (no retraining unless evaluate.retrain).
 
-Usage: python -m stages.evaluate_keras PREPARED_DIR BEST_DIR METRICS_JSON REPORT_JSON
-           CONFUSION_CSV FINAL_HISTORY_CSV
 METRICS_JSON: test accuracy (mean over the seeds), its standard deviation and the mean test
 cross-entropy; REPORT_JSON: each seed's figures, per-class accuracy (mean over the seeds) and the
 configuration; CONFUSION_CSV: (actual, predicted) per test image of the first seed's model;
-FINAL_HISTORY_CSV: the losses of the chosen configuration (mean over the seeds) over its last 20
+HISTORY_CSV: the losses of the chosen configuration (mean over the seeds) over its last 20
 epochs (the seed's figure). With evaluate.retrain each seed's run is retrained on train + val
 before testing.
 """
@@ -14,7 +12,6 @@ before testing.
 import fmnist_mlp.core.startup  # noqa: F401  (first: the numeric profile before numpy)
 
 import csv
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -31,7 +28,6 @@ from fmnist_mlp.keras_search.grid import read_config
 LAST_EPOCHS = 20  # the seed's figure: training loss over the last 20 epochs
 
 
-@dataclass(frozen=True)
 class EvaluateConfig(Section):
     SECTION = "evaluate"
     retrain: bool
@@ -49,8 +45,8 @@ def final_history(history_csv: Path, epochs: int) -> list[dict]:
                         f"`dvc repro select`") from None
 
 
-def main(prepared_dir: Path, best_dir: Path, metrics_path: Path, report_path: Path,
-         confusion_csv: Path, history_path: Path) -> None:
+def main(prepared_dir: Path, best_dir: Path, metrics_json: Path, report_json: Path,
+         confusion_csv: Path, history_csv: Path) -> None:
     cfg = load_section(EvaluateConfig)
     trial, epochs, seeds = read_config(best_dir / "config.json")
     native_log.capture("evaluate_keras")
@@ -74,18 +70,18 @@ def main(prepared_dir: Path, best_dir: Path, metrics_path: Path, report_path: Pa
     per_class = {name: float(np.mean([r["per_class_accuracy"][name] for r in reports.values()]))
                  for name in reports[seeds[0]]["per_class_accuracy"]}
     last = final_history(best_dir / "history.csv", epochs)
-    with runner.outputs(metrics_path, report_path, confusion_csv, history_path):
-        runner.write_json(metrics_path, {
+    with runner.outputs(metrics_json, report_json, confusion_csv, history_csv):
+        runner.write_json(metrics_json, {
             "test_accuracy": accuracy["mean"], "accuracy_std": accuracy["std"],
             "test_loss": float(np.mean([r["test_loss"] for r in reports.values()]))})
-        runner.write_json(report_path, {
+        runner.write_json(report_json, {
             "config": {**trial.as_dict(), "epochs": epochs}, "seeds": list(seeds),
             "test_accuracy": {str(s): r["test_accuracy"] for s, r in reports.items()},
             "test_loss": {str(s): r["test_loss"] for s, r in reports.items()},
             "test_accuracy_ci95": accuracy["ci95"], "per_class_accuracy": per_class,
             "retrained_on_train_val": cfg.retrain})
         runner.write_csv(confusion_csv, confusion)
-        runner.write_csv(history_path, last)
+        runner.write_csv(history_csv, last)
     runner.log("evaluate_keras", f"{trial.name}, {epochs} epochs: test accuracy "
                                 f"{accuracy['mean']:.4f} +- {accuracy['std']:.4f} over seeds "
                                 f"{', '.join(map(str, seeds))}")

@@ -1,7 +1,5 @@
 """evaluate_scratch: test-set figures of the scratch MLP (no TensorFlow).
 
-Usage: python -m stages.evaluate_scratch PREPARED_DIR SCRATCH_DIR METRICS_JSON REPORT_JSON
-           CONFUSION_CSV
 METRICS_JSON: test accuracy and cross-entropy; REPORT_JSON: per-class accuracy; CONFUSION_CSV:
 (actual, predicted) per test image, drawn by DVC as a normalised confusion matrix.
 """
@@ -19,14 +17,14 @@ from fmnist_mlp.numpy_mlp.mlp import predict_log_proba
 from fmnist_mlp.numpy_mlp.scratch import load_model, require_memory
 
 
-def main(prepared_dir: Path, scratch_dir: Path, metrics_path: Path, report_path: Path,
+def main(prepared_dir: Path, scratch_dir: Path, metrics_json: Path, report_json: Path,
          confusion_csv: Path) -> None:
     test = load_split(prepared_dir, "test")
     theta, spec = load_model(scratch_dir)
     require_memory(spec, copies=2, rows=len(test.X))
     log_probs = predict_log_proba(theta, test.X.astype(np.float64), spec)  # (N, C)
-    with runner.outputs(metrics_path, report_path, confusion_csv):
-        headline = test_report(log_probs, test.labels, metrics_path, report_path)
+    with runner.outputs(metrics_json, report_json, confusion_csv):
+        headline = test_report(log_probs, test.labels, metrics_json, report_json)
         runner.write_csv(confusion_csv, confusion_rows(log_probs, test.labels))
     runner.log("evaluate_scratch", f"test accuracy {headline['test_accuracy']:.4f}")
 

@@ -1,7 +1,4 @@
-"""fetch: the four Fashion-MNIST IDX files, SHA-256 verified, into data/raw/.
-
-Usage: python -m stages.fetch OUT_DIR
-"""
+"""fetch: the four Fashion-MNIST IDX files, SHA-256 verified, into OUT_DIR (data/raw/)."""
 
 import fmnist_mlp.core.startup  # noqa: F401  (first: the numeric profile before numpy)
 

@@ -1,6 +1,5 @@
 """gradcheck: numerical check of the scratch MLP's gradient at its initial weights, L2 included.
 
-Usage: python -m stages.gradcheck PREPARED_DIR METRICS_JSON REPORT_JSON
 Exits non-zero when relative_error exceeds gradcheck.tolerance. METRICS_JSON holds the headline,
 log10 of the relative error (-8 reads "agrees to 8 digits"; DVC would print 1e-8 as 0.0),
 REPORT_JSON the details: check_grad, per-layer errors, parameter and kink counts.
@@ -20,7 +19,7 @@ from fmnist_mlp.numpy_mlp.gradcheck import GradcheckConfig, check_gradient, log1
 from fmnist_mlp.numpy_mlp.scratch import ScratchConfig, initial_params, require_memory
 
 
-def main(prepared_dir: Path, metrics_path: Path, report_path: Path) -> None:
+def main(prepared_dir: Path, metrics_json: Path, report_json: Path) -> None:
     model, cfg = load_section(ScratchConfig), load_section(GradcheckConfig)
     batch = load_split(prepared_dir, "train").head(cfg.samples)
     spec = model.spec(batch)
@@ -50,10 +49,10 @@ def main(prepared_dir: Path, metrics_path: Path, report_path: Path) -> None:
                          f"{result.num_params - result.kinks} parameters whose steps cross no "
                          f"{spec.activation} kink exceeds gradcheck.tolerance "
                          f"{cfg.tolerance:.3g}: {cause}")
-    with runner.outputs(metrics_path, report_path):
-        runner.write_json(metrics_path,
+    with runner.outputs(metrics_json, report_json):
+        runner.write_json(metrics_json,
                          {"log10_grad_error": log10_error(result.relative_error)})
-        runner.write_json(report_path, report)
+        runner.write_json(report_json, report)
 
 
 if __name__ == "__main__":

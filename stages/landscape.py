@@ -1,7 +1,5 @@
 """landscape: the loss on a plane through the scratch model's SGD trajectory.
 
-Usage: python -m stages.landscape PREPARED_DIR SCRATCH_DIR OUT_NPZ METRICS_JSON REPORT_JSON
-           PLOTS_DIR
 Writes OUT_NPZ (grid axes, loss and accuracy grids, trajectory coordinates and losses),
 METRICS_JSON (the share of the trajectory's variance in the plane, the lowest loss on it),
 REPORT_JSON (the rest: the share along each axis, the highest loss, how far the trajectory is off
@@ -34,8 +32,8 @@ PLANE_NAMES = {"pca": "PCA", "random": "random filter-normalised", "mean": "traj
                "final": "final weights"}
 
 
-def main(prepared_dir: Path, scratch_dir: Path, out_npz: Path, metrics_path: Path,
-         report_path: Path, plots_dir: Path) -> None:
+def main(prepared_dir: Path, scratch_dir: Path, out_npz: Path, metrics_json: Path,
+         report_json: Path, plots_dir: Path) -> None:
     cfg = load_section(LandscapeConfig)
     train = load_split(prepared_dir, "train")
     if cfg.samples > len(train.X):
@@ -57,18 +55,18 @@ def main(prepared_dir: Path, scratch_dir: Path, out_npz: Path, metrics_path: Pat
     labels = figures.axis_labels(plane.explained_variance, cfg.directions)
     title = (f"Cross-entropy on {len(data.X)} training images\n"
              f"{PLANE_NAMES[cfg.directions]} plane through the {PLANE_NAMES[cfg.center]}")
-    outs = (out_npz, metrics_path, report_path, plots_dir / "landscape_surface.png",
+    outs = (out_npz, metrics_json, report_json, plots_dir / "landscape_surface.png",
             plots_dir / "landscape_contour.png")
     with runner.outputs(*outs):
         out_npz.parent.mkdir(parents=True, exist_ok=True)
         np.savez(out_npz, a=A, b=B, loss=loss, accuracy=accuracy, coords=fit.coords,
                  true_loss=fit.true_loss, plane_loss=fit.plane_loss, off_plane=fit.off_plane,
                  explained_variance=plane.explained_variance)
-        runner.write_json(metrics_path, {
+        runner.write_json(metrics_json, {
             "plane_variance": float(plane.explained_variance.sum()),  # of the trajectory's
             "loss_min": float(loss.min()),
         })
-        runner.write_json(report_path, {
+        runner.write_json(report_json, {
             "explained_variance": plane.explained_variance.tolist(),
             "loss_min": float(loss.min()),
             "loss_max": float(loss.max()),

@@ -1,7 +1,4 @@
-"""prepare: normalise, one-hot encode and split train/val; test untouched.
-
-Usage: python -m stages.prepare RAW_DIR OUT_DIR
-"""
+"""prepare: normalise, one-hot encode and split train/val; test untouched."""
 
 import fmnist_mlp.core.startup  # noqa: F401  (first: the numeric profile before numpy)
 

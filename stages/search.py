@@ -1,9 +1,8 @@
 """search (one DVC matrix item): train the seed's Keras MLP for one grid point.
 
-Usage: python -m stages.search PREPARED_DIR OUT_ROOT CURVES_ROOT --hidden-layers L
-           --hidden-units U --learning-rate LR --batch-size B --l2 L2
-Trains the configuration once per seed of search.seeds for max(search.epochs) and writes
-OUT_ROOT/<item name>/: metrics.json (per seed, validation figures at every listed epoch),
+The flags are the item's value of each of the six axes (search.Trial's fields), as DVC expands
+``${item}``. Trains the configuration once per seed of search.seeds for max(search.epochs) and
+writes OUT_ROOT/<item name>/: metrics.json (per seed, validation figures at every listed epoch),
 model_seed<S>_e<E>.keras at every listed epoch and history.csv (every run's curves); and the
 curves' mean over the seeds to CURVES_ROOT/<item name>.csv (dvc.yaml's plots). TensorFlow's own
 log goes to logs/search-<item name>.log.
@@ -11,29 +10,16 @@ log goes to logs/search-<item name>.log.
 
 import fmnist_mlp.core.startup  # noqa: F401  (first: the numeric profile before numpy)
 
-import argparse
 from pathlib import Path
 
 from fmnist_mlp.core import runner
 from fmnist_mlp.core.data import load_split
 from fmnist_mlp.core.params import load_section
 from fmnist_mlp.keras_search import native_log
-from fmnist_mlp.keras_search.grid import AXES, SearchConfig, Trial, divergence
+from fmnist_mlp.keras_search.grid import SearchConfig, Trial, divergence
 
 
-def parse(argv: list[str]) -> tuple[Path, Path, Path, Trial]:
-    parser = argparse.ArgumentParser(prog="python -m stages.search")
-    parser.add_argument("prepared_dir", type=Path)
-    parser.add_argument("out_root", type=Path)
-    parser.add_argument("curves_root", type=Path)
-    Trial.add_arguments(parser)
-    args = parser.parse_args(argv)
-    trial = Trial(**{axis: getattr(args, axis) for axis in AXES})
-    return args.prepared_dir, args.out_root, args.curves_root, trial
-
-
-def main(*argv: str) -> None:
-    prepared_dir, out_root, curves_root, trial = parse(argv)
+def main(prepared_dir: Path, out_root: Path, curves_root: Path, trial: Trial) -> None:
     cfg = load_section(SearchConfig)
     train, val = load_split(prepared_dir, "train"), load_split(prepared_dir, "val")
     runner.require_memory(f"search.hidden_units {trial.hidden_units} x hidden_layers "
@@ -59,4 +45,4 @@ def main(*argv: str) -> None:
 
 
 if __name__ == "__main__":
-    runner.run(main, __doc__)
+    runner.run(main, __doc__, Trial)

@@ -1,8 +1,6 @@
 """select: read exactly the current grid's items, rank the configurations by their mean over the
 seeds, compare the winner with each other one, export it.
 
-Usage: python -m stages.select_best SEARCH_ROOT CURVES_ROOT METRICS_JSON REPORT_JSON RESULTS_CSV
-           RESULTS_PNG BEST_DIR OVERLAY_CSV
 METRICS_JSON: the winner's mean validation accuracy and loss, its std over the seeds, the p-value
 of the paired t-test against the runner-up, and the validation accuracy of the seed's protocol's
 choice (one run per configuration, the first seed); REPORT_JSON: both choices' configurations and
@@ -82,8 +80,8 @@ def verdict(runner_up: dict | None, alpha: float, seeds: int) -> str:
             f"p = {runner_up['p_vs_best']:.3g}, alpha {alpha:g}")
 
 
-def main(search_root: Path, curves_root: Path, metrics_path: Path, report_path: Path,
-         results_path: Path, results_png: Path, best_dir: Path, overlay_csv: Path) -> None:
+def main(search_root: Path, curves_root: Path, metrics_json: Path, report_json: Path,
+         results_csv: Path, results_png: Path, best_dir: Path, overlay_csv: Path) -> None:
     cfg = load_section(SearchConfig)
     grid = expand_grid(cfg)
     items = [read_item(search_root / t.name, t, cfg.epochs, cfg.seeds) for t in grid]
@@ -108,7 +106,7 @@ def main(search_root: Path, curves_root: Path, metrics_path: Path, report_path: 
                      tuple(k for k in LABELS if k not in shown))
     said = verdict(runner_up, cfg.alpha, len(cfg.seeds))
     curves = overlay(curves_root, grid, tuple(k for k in shown if k != "epochs"))
-    with runner.outputs(metrics_path, report_path, results_path, results_png, best_dir,
+    with runner.outputs(metrics_json, report_json, results_csv, results_png, best_dir,
                        overlay_csv):
         runner.write_csv(overlay_csv, curves, ("epoch", "item", "val_accuracy"))
         best_dir.mkdir(parents=True, exist_ok=True)
@@ -118,12 +116,12 @@ def main(search_root: Path, curves_root: Path, metrics_path: Path, report_path: 
         shutil.copyfile(curves_root / f"{best['item']}.csv", best_dir / "history.csv")
         chosen = {k: best[k] for k in (*AXES, "epochs")}
         runner.write_json(best_dir / "config.json", {**chosen, "seeds": list(cfg.seeds)})
-        runner.write_json(metrics_path, {
+        runner.write_json(metrics_json, {
             "val_accuracy": best["val_accuracy"], "accuracy_std": best["std"],
             "val_loss": best["val_loss"],
             "p_runner_up": runner_up["p_vs_best"] if runner_up else 1.0,
             "seed0_val_accuracy": single["val_accuracy"]})
-        runner.write_json(report_path, {
+        runner.write_json(report_json, {
             "best": {**chosen, "item": best["item"], "label": best["label"],
                      "val_accuracy_seeds": best["val_accuracy_seeds"], "ci95": best["ci95"]},
             "runner_up": runner_up and {"label": runner_up["label"],
@@ -137,7 +135,7 @@ def main(search_root: Path, curves_root: Path, metrics_path: Path, report_path: 
                             "val_accuracy": single["val_accuracy"]},
             "seeds": list(cfg.seeds), "alpha": cfg.alpha, "configs": len(rows),
             "items": len(items), "diverged_items": len(diverged)})
-        runner.write_csv(results_path, [
+        runner.write_csv(results_csv, [
             {**{k: r[k] for k in RESULT_COLUMNS[:-1]},
              "val_accuracy_seeds": " ".join(f"{v:.6g}" for v in r["val_accuracy_seeds"])}
             for r in rows], RESULT_COLUMNS)

@@ -1,6 +1,5 @@
 """train_scratch: minibatch SGD of the scratch MLP; exports parameters and weight trajectory.
 
-Usage: python -m stages.train_scratch PREPARED_DIR MODEL_DIR METRICS_JSON HISTORY_CSV
 HISTORY_CSV holds the per-epoch curves (dvc.yaml's plots "scratch loss" and "scratch accuracy").
 """
 
@@ -23,14 +22,14 @@ from fmnist_mlp.numpy_mlp.scratch import (
 from fmnist_mlp.numpy_mlp.sgd import sgd
 
 
-def main(prepared_dir: Path, model_dir: Path, metrics_path: Path, history_path: Path) -> None:
+def main(prepared_dir: Path, model_dir: Path, metrics_json: Path, history_csv: Path) -> None:
     cfg = load_section(ScratchConfig)
     train, val = load_split(prepared_dir, "train"), load_split(prepared_dir, "val")
     spec = cfg.spec(train)
     steps = cfg.epochs * -(-len(train.X) // cfg.batch_size)  # SGD steps in all
     snapshots = cfg.epochs + 1 + (steps // cfg.snapshot_every if cfg.snapshot_every else 0)
     require_memory(spec, copies=snapshots + 6, rows=len(train.X))
-    with runner.outputs(model_dir, metrics_path, history_path):
+    with runner.outputs(model_dir, metrics_json, history_csv):
         result = sgd(
             initial_params(cfg, spec), train.X.astype(cfg.dtype), train.Y,
             spec, epochs=cfg.epochs, batch_size=cfg.batch_size,
@@ -41,9 +40,9 @@ def main(prepared_dir: Path, model_dir: Path, metrics_path: Path, history_path: 
         )
         h = result.history
         save_model(model_dir, result, spec)
-        runner.write_json(metrics_path, {"val_accuracy": h.val_accuracy[-1],
+        runner.write_json(metrics_json, {"val_accuracy": h.val_accuracy[-1],
                                         "val_loss": h.val_loss[-1]})  # train: HISTORY_CSV
-        runner.write_csv(history_path, h.rows())
+        runner.write_csv(history_csv, h.rows())
     classes = train.Y.shape[1]
     if no_better_than_chance(h.val_accuracy[-1], len(val.X), classes):
         runner.log("train_scratch", f"warning: val accuracy {h.val_accuracy[-1]:.4f} is no better "

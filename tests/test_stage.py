@@ -2,6 +2,8 @@
 
 import math
 import shutil
+from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -49,14 +51,86 @@ def test_exact_floats_keep_every_digit_and_numpy_integers_are_ints(tmp_path):
     assert (tmp_path / "x.json").read_text() == '{\n  "loss": 0.3333333333333333,\n  "n": 7\n}\n'
 
 
-@pytest.mark.parametrize("doc, line", [
-    ("x: y.\n\nUsage: python -m stages.x A B\n           C D\nMore text.\n",
-     "Usage: python -m stages.x A B C D"),
-    ("x: y.\n\nUsage: python -m stages.x A\n", "Usage: python -m stages.x A"),
-    ("x: no usage\n", ""),
+def run_stage(monkeypatch, main, *argv, options=None):
+    """``runner.run`` of ``main`` as `python stages/x.py ARGV...`: its exit code."""
+    monkeypatch.setattr("sys.argv", ["stages/x.py", *argv])
+    with pytest.raises(SystemExit) as caught:
+        runner.run(main, "x_stage: what it does.\n\nOUT_DIR: where it writes.\n", options)
+    return caught.value.code
+
+
+def test_a_stage_gets_one_path_per_parameter_of_main(monkeypatch):
+    got = []
+
+    def main(raw_dir, out_dir):
+        got.extend([raw_dir, out_dir])
+        raise StudyError("done")
+
+    assert run_stage(monkeypatch, main, "a", "b/c") == "x_stage: error: done"
+    assert got == [Path("a"), Path("b/c")]
+
+
+def test_options_add_their_flags_and_are_built_from_them(monkeypatch):
+    from fmnist_mlp.keras_search.grid import Trial
+
+    got = []
+
+    def main(prepared_dir, trial):
+        got.extend([prepared_dir, trial])
+        raise StudyError("done")
+
+    assert run_stage(monkeypatch, main, "p", "--hidden_layers", "2", "--hidden_units", "8",
+                     "--learning_rate", "0.1", "--batch_size", "32", "--l2", "0",
+                     "--activation", "tanh", options=Trial) == "x_stage: error: done"
+    assert got == [Path("p"), Trial(2, 8, 0.1, 32, 0, "tanh")]
+    assert isinstance(got[1].l2, int)  # as DVC wrote it: 0, not 0.0
+
+
+def test_help_prints_the_usage_and_the_docstring(monkeypatch, capsys):
+    assert run_stage(monkeypatch, lambda out_dir: None, "--help") == 0
+    out, err = capsys.readouterr()
+    assert out.startswith("usage: python -m stages.x [-h] OUT_DIR\n\nx_stage: what it does.\n")
+    assert err == ""
+
+
+@pytest.mark.parametrize("argv, error", [
+    ((), "the following arguments are required: OUT_DIR"),
+    (("a", "b"), "unrecognized arguments: b"),
+    (("a", "--force"), "unrecognized arguments: --force"),
 ])
-def test_usage_keeps_its_continuation_lines(doc, line):
-    assert runner.usage(doc) == line
+def test_a_wrong_command_line_exits_2_before_main(monkeypatch, capsys, argv, error):
+    called = []
+
+    def main(out_dir):
+        called.append(out_dir)
+
+    assert run_stage(monkeypatch, main, *argv) == 2
+    assert called == []
+    assert capsys.readouterr().err == ("usage: python -m stages.x [-h] OUT_DIR\n"
+                                       f"x_stage: error: {error}\n")
+
+
+def raises(error):
+    def main(out_dir):
+        raise error
+    return main
+
+
+@pytest.mark.parametrize("error, code", [
+    (StudyError("models/x: broken"), "x_stage: error: models/x: broken"),
+    (PermissionError(13, "Permission denied", "models/x"),
+     "x_stage: error: models/x: Permission denied (errno 13)"),
+    (MemoryError("Unable to allocate\n 8 GiB"),
+     "x_stage: error: out of memory (Unable to allocate 8 GiB); lower the sizes in params.yaml"),
+    (MemoryError(), "x_stage: error: out of memory (MemoryError); lower the sizes in params.yaml"),
+])
+def test_a_failure_is_one_line_and_exit_1(monkeypatch, error, code):
+    assert run_stage(monkeypatch, raises(error), "out") == code  # SystemExit(str): exit 1
+
+
+def test_ctrl_c_exits_130_in_one_line(monkeypatch, capsys):
+    assert run_stage(monkeypatch, raises(KeyboardInterrupt), "out") == 130
+    assert capsys.readouterr().err == "x_stage: interrupted; partial outputs removed\n"
 
 
 def below_a_file(tmp, monkeypatch):
@@ -109,3 +183,22 @@ def test_memory_beyond_what_is_available_is_refused_with_the_key(monkeypatch):
     with pytest.raises(ConfigError, match=r"scratch.hidden: needs about 6.14e\+03 GiB of memory, "
                                           r"1 GiB available"):
         runner.require_memory("scratch.hidden", 6.14e3 * 2**30)
+
+
+@pytest.mark.parametrize("limit, current, expected", [
+    (None, None, 8), ("max", "1073741824", 8), (str(4 * 2**30), str(2**30), 3),
+    (str(64 * 2**30), str(2**30), 8), ("garbage", "0", 8)])
+def test_available_memory_is_psutils_capped_by_the_cgroup_limit(monkeypatch, tmp_path, limit,
+                                                                current, expected):
+    import psutil
+
+    monkeypatch.setattr(psutil, "virtual_memory", lambda: SimpleNamespace(available=8 * 2**30))
+    monkeypatch.setattr(runner, "CGROUP", tmp_path)  # None: no cgroup v2 files
+    if limit is not None:
+        (tmp_path / "memory.max").write_text(limit + "\n")
+        (tmp_path / "memory.current").write_text(current + "\n")
+    assert runner.available_memory() == expected * 2**30
+
+
+def test_available_memory_of_this_machine_is_positive():
+    assert runner.available_memory() > 0

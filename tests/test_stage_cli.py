@@ -1,6 +1,8 @@
-"""Every stage script as a user meets it: -h/--help with the full usage, an option-like word is
+"""Every stage script as a user meets it: argparse's -h/--help with the full usage, a wrong
+command line refused with the usage and one error line before any work, an option-like word
 never taken for a path, `python stages/<name>.py` works, and no file shadows the stdlib."""
 
+import ast
 import os
 import re
 import subprocess
@@ -9,10 +11,35 @@ import sys
 import yaml
 from conftest import ROOT
 
+from fmnist_mlp.keras_search.grid import AXES
 
-def stage_modules() -> list[str]:
+
+def stage_commands() -> dict[str, list[str]]:
+    """dvc.yaml's command of each stage script: ``{module: its arguments}``."""
     stages = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"].values()
-    return [re.search(r"python -m stages\.(\w+)", s["cmd"])[1] for s in stages]
+    commands = [re.search(r"python -m stages\.(\w+)(.*)", " ".join(s["cmd"].split()))
+                for s in stages]
+    return {c[1]: c[2].split() for c in commands}
+
+
+def arguments(module: str) -> tuple[list[str], list[str]]:
+    """The stage's path arguments, one per parameter of main, and its flags (Trial's when the
+    script passes it to runner.run), read from the script's source."""
+    tree = ast.parse((ROOT / "stages" / f"{module}.py").read_text())
+    main = next(n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == "main")
+    run = next(n for n in ast.walk(tree) if isinstance(n, ast.Call)
+               and ast.unparse(n.func) == "runner.run")
+    params = [a.arg.upper() for a in main.args.args]
+    if len(run.args) == 2:
+        return params, []
+    assert ast.unparse(run.args[2]) == "Trial", module  # options: the search stage's
+    return params[:-1], [f"--{a} {a.upper()}" for a in AXES]
+
+
+def expected_usage(module: str) -> str:
+    """The usage argparse prints: the flags first, then the paths."""
+    paths, flags = arguments(module)
+    return " ".join([f"usage: python -m stages.{module} [-h]", *flags, *paths])
 
 
 def run_all(commands, cwd):
@@ -24,42 +51,84 @@ def run_all(commands, cwd):
     return [(p.wait(120), *p.communicate()) for p in processes]
 
 
-def full_usage(module: str) -> list[str]:
-    """The words of the docstring's usage: every argument of the stage's main appears."""
-    doc = (ROOT / "stages" / f"{module}.py").read_text()
-    (usage,) = re.findall(r"^Usage: (python -m stages\.\w+ .*?)\n(?! )", doc, re.S | re.M)
-    return usage.split()
+def stage(module: str, *argv: str) -> list[str]:
+    return [sys.executable, "-m", f"stages.{module}", *argv]
 
 
 def test_every_stage_answers_help_with_its_full_usage_and_writes_nothing(tmp_path):
-    modules = stage_modules()
-    commands = [[sys.executable, "-m", f"stages.{m}", flag] for m in modules
-                for flag in ("-h", "--help")]
+    modules = list(stage_commands())
+    assert "search" in modules and "select_best" in modules
+    commands = [stage(m, flag) for m in modules for flag in ("-h", "--help")]
     for (code, out, err), module in zip(run_all(commands, tmp_path),
                                         [m for m in modules for _ in range(2)]):
-        assert code == 0, (module, err)
-        words = " ".join(out.split())
-        assert " ".join(full_usage(module)) in words, (module, out)
-        assert "Traceback" not in err
+        assert code == 0 and err == "", (module, err)
+        usage, rest = out.split("\n\n", 1)
+        description = rest.split("\n\npositional arguments:")[0]
+        assert " ".join(usage.split()) == expected_usage(module), (module, out)
+        doc = ast.get_docstring(ast.parse((ROOT / "stages" / f"{module}.py").read_text()))
+        assert " ".join(description.split()) == " ".join(doc.split()), module
     assert list(tmp_path.iterdir()) == []  # no directory named --help
 
 
-def test_every_argument_of_main_is_in_the_usage():
-    for module in stage_modules():
-        source = (ROOT / "stages" / f"{module}.py").read_text()
-        (signature,) = re.findall(r"^def main\((.*?)\) -> None:", source, re.S | re.M)
-        if "*argv" in signature:
-            continue  # parses its own flags (search)
-        params = [p.split(":")[0].strip() for p in signature.split(",") if p.strip()]
-        args = [w for w in full_usage(module)[3:] if w.isupper() or "_" in w]
-        assert len(args) == len(params), (module, args, params)
+def test_every_upper_case_name_in_a_docstring_is_an_argument_of_the_stage():
+    """The docstrings say what each argument holds: by the names argparse prints."""
+    for module in stage_commands():
+        doc = ast.get_docstring(ast.parse((ROOT / "stages" / f"{module}.py").read_text()))
+        named = set(re.findall(r"\b[A-Z][A-Z0-9]*_[A-Z0-9_]+\b", doc))
+        assert named <= set(expected_usage(module).split()), (module, named)
+        assert "Usage:" not in doc, module  # argparse prints the usage
 
 
-def test_an_option_like_word_is_never_a_path(tmp_path):
-    ((code, out, err),) = run_all([[sys.executable, "-m", "stages.fetch", "--out"]], ROOT)
-    assert code == 2 and err.count("\n") == 1, err
-    assert "fetch: error: unknown option --out (paths only). Usage: python -m stages.fetch" in err
-    assert not (ROOT / "--out").exists()
+def test_dvc_yaml_passes_every_argument_of_each_stage():
+    for module, argv in stage_commands().items():
+        paths, flags = arguments(module)
+        given = [a for a in argv if a != "${item}"]
+        assert len(given) == len(paths), (module, given, paths)
+        assert ("${item}" in argv) == bool(flags), module  # the matrix item's flags
+
+
+def test_help_prints_the_usage_and_exits_0(tmp_path):
+    ((code, out, err),) = run_all([stage("prepare", "-h")], tmp_path)
+    assert code == 0 and err == "", err
+    assert out.startswith("usage: python -m stages.prepare [-h] RAW_DIR OUT_DIR\n\nprepare: ")
+    assert "positional arguments:\n  RAW_DIR\n  OUT_DIR\n" in out
+    assert list(tmp_path.iterdir()) == []
+
+
+SEARCH_FLAGS = ["--hidden_layers", "1", "--hidden_units", "8", "--learning_rate", "0.1",
+                "--batch_size", "32", "--l2", "0"]
+MISUSE = [  # (id, command, the error line after the usage)
+    ("missing argument", stage("prepare", "raw"),
+     "prepare: error: the following arguments are required: OUT_DIR"),
+    ("one argument too many", stage("prepare", "raw", "out", "extra"),
+     "prepare: error: unrecognized arguments: extra"),
+    ("unknown option", stage("prepare", "raw", "out", "--subset"),
+     "prepare: error: unrecognized arguments: --subset"),
+    ("an option where a path belongs", stage("fetch", "--out"),
+     "fetch: error: the following arguments are required: OUT_DIR"),
+    ("missing flag", stage("search", "p", "m", "c", *SEARCH_FLAGS),
+     "search: error: the following arguments are required: --activation"),
+    ("unknown flag", stage("search", "p", "m", "c", *SEARCH_FLAGS, "--activation", "relu",
+                           "--hidden-layers", "1"),
+     "search: error: unrecognized arguments: --hidden-layers 1"),
+    ("abbreviated flag", stage("search", "p", "m", "c", *SEARCH_FLAGS, "--activation", "relu",
+                               "--l", "1"),
+     "search: error: unrecognized arguments: --l 1"),
+    ("the dvc stage's name, not the file's", stage("select_best", "x"),
+     "select: error: the following arguments are required: CURVES_ROOT, METRICS_JSON, "
+     "REPORT_JSON, RESULTS_CSV, RESULTS_PNG, BEST_DIR, OVERLAY_CSV"),
+]
+
+
+def test_a_wrong_command_line_prints_the_usage_and_one_error_exits_2_writes_nothing(tmp_path):
+    for (name, command, line), (code, out, err) in zip(
+            MISUSE, run_all([c for _, c, _ in MISUSE], tmp_path)):
+        module = command[2].removeprefix("stages.")
+        assert code == 2 and out == "" and "Traceback" not in err, (name, err)
+        usage, error = err.rstrip("\n").rsplit("\n", 1)
+        assert " ".join(usage.split()) == expected_usage(module), (name, err)
+        assert error == line, name
+    assert list(tmp_path.iterdir()) == []  # no --out, no raw/, no out/, no params read
 
 
 def test_no_stage_file_shadows_a_standard_library_module():
@@ -67,17 +136,15 @@ def test_no_stage_file_shadows_a_standard_library_module():
     assert not names & sys.stdlib_module_names
 
 
-def test_a_stage_runs_as_a_file_the_tutorial_way():
+def test_a_stage_runs_as_a_file_the_tutorial_way(tmp_path):
     results = run_all([[sys.executable, str(ROOT / "stages" / "select_best.py"), "--help"],
-                       [sys.executable, str(ROOT / "stages" / "prepare.py"), "only-one"]], ROOT)
+                       [sys.executable, str(ROOT / "stages" / "prepare.py"), "only-one"]],
+                      tmp_path)
     (help_code, help_out, help_err), (code, out, err) = results
-    assert help_code == 0 and "Usage: python -m stages.select_best" in help_out, help_err
-    assert code == 2 and "Traceback" not in err and err.count("\n") == 1, err
-    assert err.startswith("prepare: error: expected 2 arguments, got 1. Usage: python -m "
-                          "stages.prepare RAW_DIR OUT_DIR")
+    assert help_code == 0 and help_out.startswith("usage: python -m stages.select_best [-h]"), \
+        help_err
+    assert code == 2 and "Traceback" not in err, err
+    assert err == ("usage: python -m stages.prepare [-h] RAW_DIR OUT_DIR\n"
+                   "prepare: error: the following arguments are required: OUT_DIR\n")
+    assert list(tmp_path.iterdir()) == []
 
-
-def test_messages_name_the_dvc_stage_not_the_file():
-    from fmnist_mlp.core.runner import stage_name
-
-    assert stage_name((ROOT / "stages" / "select_best.py").read_text().strip('"')) == "select"

@@ -1,4 +1,5 @@
-"""What every stage script shares: error reporting, clean-up of partial outputs, small writers.
+"""What every stage script shares: its command line, error reporting, clean-up of partial outputs,
+small writers.
 
 Outputs are written with no more digits than the arithmetic makes stable (``SIGNIFICANT``), and
 never with a wall-clock time in them: timings go to ``timings/<stage>.json`` (``record_timing``),
@@ -8,6 +9,7 @@ hash.
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import csv
 import inspect
@@ -15,74 +17,58 @@ import json
 import math
 import numbers
 import os
+import re
 import shutil
 import signal
 import sys
 import tempfile
 from pathlib import Path
 
+import psutil
+
 from fmnist_mlp.core.errors import ConfigError, DataError, StudyError
 
 SIGNIFICANT = 6  # significant digits of every float written to a metrics, plots or item file
 TIMINGS_DIR = Path("timings")
+CGROUP = Path("/sys/fs/cgroup")  # this process's cgroup v2, as a container sees it
 
 
-def usage(module_doc: str | None) -> str:
-    """The docstring's ``Usage:`` line with its indented continuation lines, as one line."""
-    lines = (module_doc or "").splitlines()
-    start = next((i for i, ln in enumerate(lines) if ln.startswith("Usage:")), None)
-    if start is None:
-        return ""
-    end = next((i for i in range(start + 1, len(lines)) if not lines[i].startswith(" ")),
-               len(lines))
-    return " ".join(" ".join(ln.split()) for ln in lines[start:end])
-
-
-def stage_name(doc: str | None) -> str:
-    """The stage's name as `dvc dag` shows it: the docstring's first word (``select: ...``)."""
-    first = (doc or "").split(":", 1)[0].strip()
-    return first if first.isidentifier() else Path(sys.argv[0]).stem
-
-
-def run(main, doc: str | None = None) -> None:
-    """Call ``main(*sys.argv[1:])`` as a stage: ``-h``/``--help`` prints the docstring (exit 0);
-    one line on stderr and a non-zero exit for a StudyError, an operating-system error (a
-    read-only or full disk...) or memory that runs out (1), the wrong number of arguments or an
-    unknown option (2, with the usage) or Ctrl-C (130)."""
-    name = stage_name(doc)
-    argv = sys.argv[1:]
-    if "-h" in argv or "--help" in argv:
-        print((doc or "").strip())
-        sys.exit(0)
-    params = list(inspect.signature(main).parameters.values())
-    free = any(p.kind is p.VAR_POSITIONAL for p in params)  # main parses its own options
-    option = next((a for a in argv if a.startswith("-") and len(a) > 1), None)
-    if not free and option:
-        print(f"{name}: error: unknown option {option} (paths only). {usage(doc)}",
-              file=sys.stderr)
-        sys.exit(2)
-    if not free and len(argv) != len(params):
-        print(f"{name}: error: expected {len(params)} arguments, got {len(argv)}. "
-              f"{usage(doc)}", file=sys.stderr)
-        sys.exit(2)
+def run(main, doc: str | None = None, options=None) -> None:
+    """Run ``main`` as the stage ``python -m stages.<script>``, one path argument per parameter
+    (``PREPARED_DIR`` for ``prepared_dir``); with ``options`` (the search stage's Trial), its
+    flags too (``options.add_arguments(parser)``), passed to ``main`` as one last argument,
+    ``options(**flags)``. ``-h``/``--help`` prints the usage and the docstring (exit 0); a wrong
+    number of arguments or an unknown option, the usage and one error line (exit 2, before any
+    work). Then one line on stderr for a StudyError, an operating-system error (a read-only or
+    full disk...) or memory that runs out (exit 1), or Ctrl-C (exit 130). Every line names the
+    stage as `dvc dag` does: the docstring's first word (``select: error: ...``)."""
+    script = Path(sys.argv[0]).stem
+    name = re.match(r"\w*", doc or "")[0] or script
+    parser = argparse.ArgumentParser(prog=f"python -m stages.{script}", description=doc,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter,
+                                     allow_abbrev=False)
+    parser.error = lambda message: parser.exit(
+        2, f"{parser.format_usage()}{name}: error: {message}\n")
+    paths = list(inspect.signature(main).parameters)[:-1 if options else None]
+    for path in paths:
+        parser.add_argument(path, type=Path, metavar=path.upper())
+    if options:
+        options.add_arguments(parser)
+    flags = vars(parser.parse_args())
+    args = [flags.pop(path) for path in paths] + ([options(**flags)] if options else [])
     signal.signal(signal.SIGINT, signal.default_int_handler)  # Ctrl-C: KeyboardInterrupt below
     try:
-        main(*argv) if free else main(*map(Path, argv))
+        main(*args)
     except StudyError as e:
-        fail(name, str(e))
+        sys.exit(f"{name}: error: {e}")
     except OSError as e:
-        fail(name, os_error(e))
+        sys.exit(f"{name}: error: {os_error(e)}")
     except MemoryError as e:
-        fail(name, f"out of memory ({' '.join(str(e).split()) or 'MemoryError'}); lower the "
-                   f"sizes in params.yaml")
+        sys.exit(f"{name}: error: out of memory ({' '.join(str(e).split()) or 'MemoryError'}); "
+                 f"lower the sizes in params.yaml")
     except KeyboardInterrupt:
         print(f"{name}: interrupted; partial outputs removed", file=sys.stderr)
         sys.exit(130)
-
-
-def fail(name: str, message: str) -> None:
-    print(f"{name}: error: {message}", file=sys.stderr)
-    sys.exit(1)
 
 
 def os_error(e: OSError, paths=()) -> str:
@@ -140,12 +126,27 @@ def outputs(*paths: str | Path):
 
 def require_memory(key: str, need: float) -> None:
     """ConfigError naming ``key`` when a stage needs about ``need`` bytes and this machine has
-    less available (MemAvailable, or the cgroup's limit if lower): refused before allocating,
-    instead of swapping or being killed."""
+    less available (``available_memory``): refused before allocating, instead of swapping or
+    being killed."""
     have = available_memory()
-    if have is not None and need > have:
+    if need > have:
         raise ConfigError(f"{key}: needs about {gib(need)} of memory, {gib(have)} available; "
                           f"choose smaller sizes")
+
+
+def available_memory() -> int:
+    """Bytes this process can still allocate: the machine's available memory, capped by a
+    cgroup v2 limit (a container's), which psutil does not read."""
+    have = psutil.virtual_memory().available
+    with contextlib.suppress(OSError, ValueError):
+        limit = (CGROUP / "memory.max").read_text().strip()
+        if limit != "max":
+            have = min(have, int(limit) - int((CGROUP / "memory.current").read_text()))
+    return have
+
+
+def gib(n: float) -> str:
+    return f"{n / 2**30:.3g} GiB"
 
 
 def cores() -> int:
@@ -153,29 +154,6 @@ def cores() -> int:
     if hasattr(os, "sched_getaffinity"):  # Linux: honours taskset and cgroup cpusets
         return len(os.sched_getaffinity(0))
     return os.cpu_count() or 1
-
-
-def gib(n: float) -> str:
-    return f"{n / 2**30:.3g} GiB"
-
-
-def available_memory() -> int | None:
-    """Bytes this process can still allocate: MemAvailable, capped by a cgroup v2 limit."""
-    have = None
-    try:
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemAvailable:"):
-                have = int(line.split()[1]) * 1024
-    except (OSError, ValueError):
-        pass
-    try:
-        limit = Path("/sys/fs/cgroup/memory.max").read_text().strip()
-        used = int(Path("/sys/fs/cgroup/memory.current").read_text())
-        if limit != "max":
-            have = min(have or 2**63, int(limit) - used)
-    except (OSError, ValueError):
-        pass
-    return have
 
 
 def stable(value, exact: bool = False):

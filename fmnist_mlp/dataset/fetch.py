@@ -25,7 +25,6 @@ from fmnist_mlp.core.errors import DataError
 from fmnist_mlp.core.params import Section
 
 
-@dataclass(frozen=True)
 class FetchConfig(Section):
     SECTION = "fetch"
     source_dir: str | None

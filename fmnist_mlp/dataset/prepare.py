@@ -4,35 +4,25 @@ stratified train/val split; the prepare stage's params (``PrepareConfig``)."""
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from pydantic import Field
 from sklearn.model_selection import train_test_split
 
 from fmnist_mlp.core.data import NUM_CLASSES, Split
 from fmnist_mlp.core.errors import ConfigError, DataError
-from fmnist_mlp.core.params import Section, non_negative, positive, require
+from fmnist_mlp.core.params import Fraction, Int, Section
 from fmnist_mlp.dataset.idx import parse_idx
 
 
-@dataclass(frozen=True)
 class PrepareConfig(Section):
     SECTION = "prepare"
-    scale: float
+    scale: float = Field(gt=0)
     offset: float
-    val_fraction: float
-    seed: int
-    subset: int | None
-
-    def validate(self) -> None:
-        positive(self, "scale")
-        require(0 < self.val_fraction < 1, self.key("val_fraction"), "0 < value < 1",
-                 self.val_fraction)
-        non_negative(self, "seed")
-        if self.subset is not None:
-            require(100 <= self.subset <= 60_000, self.key("subset"),
-                     "null or 100..60000 examples", self.subset)
+    val_fraction: Fraction
+    seed: Int = Field(ge=0)
+    subset: Int | None = Field(ge=100, le=60_000)  # null: every training image
 
 
 def read_raw(raw_dir: Path, prefix: str) -> tuple[np.ndarray, np.ndarray]:

@@ -13,50 +13,57 @@ import itertools
 import re
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
+from typing import Annotated
+
+from pydantic import Field, field_validator
+from pydantic_core import PydanticCustomError
 
 from fmnist_mlp.core.errors import DataError
-from fmnist_mlp.core.params import Number, Section, StrictInt, positive_list, require
+from fmnist_mlp.core.params import Fraction, Int, Number, Section
 from fmnist_mlp.core.runner import read_json, write_json
 from fmnist_mlp.core.spec import MLPSpec, check_activation
 
 FORWARD_BATCH = 4096  # batch of forward-only passes (validation, prediction): speed only
 
 
-@dataclass(frozen=True)
 class SearchConfig(Section):
     """The Keras grid (params section ``search``): six axes (search.Trial's fields, the DVC
     matrix), epochs as checkpoints, and the seeds every configuration is trained with (inside
-    each item); ``alpha`` is select's significance level."""
+    each item); ``alpha`` is select's significance level. An axis keeps its values as written,
+    as DVC names the items: a strict ``int`` (40.0 is refused) or a ``Number`` (0 stays an int)."""
 
     SECTION = "search"
-    hidden_layers: tuple[StrictInt, ...]
-    hidden_units: tuple[StrictInt, ...]
-    learning_rate: tuple[Number, ...]
-    batch_size: tuple[StrictInt, ...]
-    l2: tuple[Number, ...]
-    activation: tuple[str, ...]
-    epochs: tuple[int, ...]
-    seeds: tuple[int, ...]
-    alpha: float
+    hidden_layers: tuple[Annotated[int, Field(gt=0)], ...] = Field(min_length=1)
+    hidden_units: tuple[Annotated[int, Field(gt=0)], ...] = Field(min_length=1)
+    learning_rate: tuple[Annotated[Number, Field(gt=0)], ...] = Field(min_length=1)
+    batch_size: tuple[Annotated[int, Field(gt=0)], ...] = Field(min_length=1)
+    l2: tuple[Annotated[Number, Field(ge=0)], ...] = Field(min_length=1)
+    activation: tuple[str, ...] = Field(min_length=1)
+    epochs: tuple[Annotated[Int, Field(gt=0)], ...] = Field(min_length=1)
+    seeds: tuple[Int, ...]
+    alpha: Fraction
 
-    def validate(self) -> None:
-        for name in ("hidden_layers", "hidden_units", "learning_rate", "batch_size", "epochs"):
-            positive_list(self, name)
-        require(len(self.l2) > 0 and min(self.l2) >= 0, self.key("l2"),
-                 "a non-empty list of values >= 0", list(self.l2))
-        require(len(self.activation) > 0, self.key("activation"), "a non-empty list",
-                list(self.activation))
-        for name in self.activation:
-            check_activation(name, self.key("activation"))
-        for name in ("hidden_layers", "hidden_units", "learning_rate", "batch_size", "l2",
-                     "activation", "epochs"):
-            values = getattr(self, name)
-            require(len(set(values)) == len(values), self.key(name), "distinct values",
-                     list(values))
-        require(len(self.seeds) > 0 and min(self.seeds) >= 0
-                 and len(set(self.seeds)) == len(self.seeds), self.key("seeds"),
-                 "a non-empty list of distinct seeds >= 0", list(self.seeds))
-        require(0 < self.alpha < 1, self.key("alpha"), "a value between 0 and 1", self.alpha)
+    @field_validator("activation")
+    @classmethod
+    def _known_activations(cls, names: tuple[str, ...]) -> tuple[str, ...]:
+        for name in names:
+            check_activation(name, cls.key("activation"))
+        return names
+
+    @field_validator("hidden_layers", "hidden_units", "learning_rate", "batch_size", "l2",
+                     "activation", "epochs")
+    @classmethod
+    def _distinct(cls, values: tuple) -> tuple:
+        if len(set(values)) < len(values):
+            raise PydanticCustomError("distinct", "expected distinct values")
+        return values
+
+    @field_validator("seeds")
+    @classmethod
+    def _seeds(cls, seeds: tuple[int, ...]) -> tuple[int, ...]:
+        if not seeds or min(seeds) < 0 or len(set(seeds)) < len(seeds):
+            raise PydanticCustomError("seeds", "expected a non-empty list of distinct seeds >= 0")
+        return seeds
 
 
 @dataclass(frozen=True)

@@ -6,8 +6,9 @@ from dataclasses import dataclass
 
 import numpy as np
 import scipy.optimize
+from pydantic import Field
 
-from fmnist_mlp.core.params import Section, positive
+from fmnist_mlp.core.params import Int, Section
 from fmnist_mlp.core.spec import MLPSpec
 from fmnist_mlp.numpy_mlp.mlp import (
     _forward,
@@ -20,15 +21,11 @@ from fmnist_mlp.numpy_mlp.mlp import (
 )
 
 
-@dataclass(frozen=True)
 class GradcheckConfig(Section):
     SECTION = "gradcheck"
-    samples: int
-    epsilon: float
-    tolerance: float
-
-    def validate(self) -> None:
-        positive(self, "samples", "epsilon", "tolerance")
+    samples: Int = Field(gt=0)
+    epsilon: float = Field(gt=0)
+    tolerance: float = Field(gt=0)
 
 
 def log10_error(relative_error: float) -> float:

@@ -17,33 +17,28 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
+from pydantic import Field
 from sklearn.decomposition import PCA
 from threadpoolctl import threadpool_limits
 from tqdm import tqdm
 
 from fmnist_mlp.core import runner
-from fmnist_mlp.core.params import Section, non_negative, positive, require
+from fmnist_mlp.core.params import Int, Section
 from fmnist_mlp.core.spec import Activation, MLPSpec
 from fmnist_mlp.numpy_mlp.mlp import evaluate, layer_slices, unpack
 
 
-@dataclass(frozen=True)
 class LandscapeConfig(Section):
     """The loss landscape on a plane through the SGD trajectory (params section ``landscape``)."""
 
     SECTION = "landscape"
     center: typing.Literal["mean", "final"]
     directions: typing.Literal["pca", "random"]
-    grid: int
-    margin: float
-    samples: int
-    seed: int
-    chunk_mb: float
-
-    def validate(self) -> None:
-        require(self.grid >= 2, self.key("grid"), "an integer >= 2", self.grid)
-        non_negative(self, "margin", "seed")
-        positive(self, "samples", "chunk_mb")
+    grid: Int = Field(ge=2)
+    margin: float = Field(ge=0)
+    samples: Int = Field(gt=0)
+    seed: Int = Field(ge=0)
+    chunk_mb: float = Field(gt=0)
 
 
 @dataclass(frozen=True)

@@ -5,40 +5,38 @@ from __future__ import annotations
 
 import typing
 import zipfile
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from pydantic import Field, field_validator
 
 from fmnist_mlp.core import runner
 from fmnist_mlp.core.data import Split
 from fmnist_mlp.core.errors import DataError
-from fmnist_mlp.core.params import Section, non_negative, positive, positive_list
+from fmnist_mlp.core.params import Int, Section
 from fmnist_mlp.core.spec import MLPSpec, check_activation
 from fmnist_mlp.numpy_mlp.mlp import init_params
 
 
-@dataclass(frozen=True)
 class ScratchConfig(Section):
     """The from-scratch MLP and its SGD run (params section ``scratch``)."""
 
     SECTION = "scratch"
-    hidden: tuple[int, ...]
+    hidden: tuple[typing.Annotated[Int, Field(gt=0)], ...] = Field(min_length=1)
     activation: str
-    epochs: int
-    batch_size: int
-    learning_rate: float
-    l2: float
-    init_seed: int
-    shuffle_seed: int
-    snapshot_every: int
+    epochs: Int = Field(gt=0)
+    batch_size: Int = Field(gt=0)
+    learning_rate: float = Field(gt=0)
+    l2: float = Field(ge=0)
+    init_seed: Int = Field(ge=0)
+    shuffle_seed: Int = Field(ge=0)
+    snapshot_every: Int = Field(ge=0)
     dtype: typing.Literal["float32", "float64"]
 
-    def validate(self) -> None:
-        positive_list(self, "hidden")
-        positive(self, "epochs", "batch_size", "learning_rate")
-        non_negative(self, "l2", "init_seed", "shuffle_seed", "snapshot_every")
-        check_activation(self.activation, self.key("activation"))
+    @field_validator("activation")
+    @classmethod
+    def _known_activation(cls, name: str) -> str:
+        return check_activation(name, cls.key("activation"))
 
     def spec(self, data: Split) -> MLPSpec:
         """The scratch network for ``data``'s input and class counts: L2 on every kernel."""

@@ -1,0 +1,249 @@
+"""The engine (fmnist_mlp.engine.repro): both ways of running the search items give a serial
+`dvc repro`'s bytes; faults (Ctrl-C, a killed driver, a killed dvc, a second run, leftovers) stop
+every process it started and never break the next run."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+
+import psutil
+import pytest
+import yaml
+from conftest import copy_project, needs_dataset, run_dvc
+
+from fmnist_mlp.engine import repro
+
+GRID = dict(  # 4 tiny items
+    prepare={"subset": 3000},
+    scratch={"epochs": 2, "learning_rate": 0.1},
+    search={"hidden_layers": [1, 2], "hidden_units": [8, 16], "batch_size": [256],
+            "epochs": [1, 2], "seeds": [0]},
+    landscape={"grid": 8, "samples": 200},
+)
+LONG = {**GRID, "search": {**GRID["search"], "hidden_units": [8], "epochs": [500]}}  # 2 items
+
+
+def project(dest, params, commit=False):
+    repo = copy_project(dest)
+    path = repo / "params.yaml"
+    values = yaml.safe_load(path.read_text())
+    for section, changes in params.items():
+        values[section].update(changes)
+    path.write_text(yaml.safe_dump(values, sort_keys=False))
+    if commit:
+        git = ["git", "-c", "user.name=t", "-c", "user.email=t@t"]
+        subprocess.run([*git, "add", "-A"], cwd=repo, check=True)
+        subprocess.run([*git, "commit", "-qm", "small grid"], cwd=repo, check=True)
+    return repo
+
+
+def engine(repo, *args, **popen):
+    env = dict(os.environ, PATH=f"{os.path.dirname(sys.executable)}:{os.environ['PATH']}")
+    return subprocess.Popen([sys.executable, "-m", "fmnist_mlp.engine.repro", *args], cwd=repo,
+                            env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            **popen)
+
+
+def finish(process, timeout=600):
+    out, err = process.communicate(timeout=timeout)
+    return process.returncode, out + err
+
+
+def training(process, count=1, timeout=300):
+    """The engine's descendants once ``count`` search stages train (polls its process tree)."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        tree = psutil.Process(process.pid).children(recursive=True)
+        stages = [p for p in tree if "stages.search" in " ".join(p.cmdline())]
+        if len(stages) >= count:
+            return tree, stages
+        assert process.poll() is None, finish(process)
+        time.sleep(0.2)
+    raise AssertionError("no search stage started")
+
+
+def gone(processes):
+    _, alive = psutil.wait_procs(processes, timeout=15)
+    return [p.cmdline() for p in alive if p.status() != psutil.STATUS_ZOMBIE]
+
+
+def stale_items(repo):
+    return [s for s in json.loads(run_dvc(repo, "status", "--json").stdout)
+            if s.startswith("search@")]
+
+
+@needs_dataset
+@pytest.mark.parametrize("way", ["copy", pytest.param("clone", marks=pytest.mark.slow)])
+def test_both_ways_write_what_a_serial_repro_writes(tmp_path, way):
+    """The items on 2 workers (copies of the workspace, or clones and a DVC remote), then
+    `dvc repro`: dvc.lock (every output's hash) is a serial `dvc repro`'s, byte for byte."""
+    serial = project(tmp_path / "serial", GRID)
+    run_dvc(serial, "repro")
+    repo = project(tmp_path / "repo", GRID, commit=way == "clone")
+    args = ["--jobs", "2"]
+    if way == "clone":
+        run_dvc(repo, "remote", "add", "--local", "shared", str(tmp_path / "remote"))
+        args += ["--remote", "shared", "--workdir", str(tmp_path / "work")]
+    code, out = finish(engine(repo, *args))
+    assert code == 0, out
+    assert "4 items done (4 trained, 0 restored from the run-cache)" in out, out
+    assert "Running stage 'search@" not in out  # restored here, none retrained
+    lock = (repo / "dvc.lock").read_text()
+    assert lock == repro.prune_lock((serial / "dvc.lock").read_text(),
+                                    repro.pipeline_stages(repo))[0]
+    assert stale_items(repo) == [] and not (repo / repro.WORKDIR).exists()
+    logs = sorted(p.name for p in (repo / repro.LOGS).iterdir())
+    assert logs == sorted(f"{item}.log" for item in repro.pipeline_stages(repo)
+                          if item.startswith("search@"))
+    again = engine(repo, *args)
+    code, out = finish(again)
+    assert code == 0 and "Running stage" not in out, out  # nothing left to do
+
+
+@pytest.mark.slow
+@needs_dataset
+def test_ctrl_c_twice_stops_every_process_and_records_nothing(tmp_path):
+    """Ctrl-C (the terminal's SIGINT to the engine's process group), twice at once: exit 130,
+    every dvc and stage gone, no item recorded; meanwhile a second run is refused."""
+    repo = project(tmp_path / "repo", LONG)
+    first = engine(repo, "--jobs", "2", start_new_session=True)
+    tree, _ = training(first, count=2)
+    code, out = finish(engine(repo, "--jobs", "2"))
+    assert code == 1, out
+    assert f"repro: error: another run (PID {first.pid}) is using this workspace" in out, out
+    os.killpg(first.pid, signal.SIGINT)
+    os.killpg(first.pid, signal.SIGINT)
+    code, out = finish(first, timeout=120)
+    assert code == 130, out
+    assert "repro: interrupted; every item's dvc and stage stopped" in out
+    assert "Traceback" not in out
+    assert gone(tree) == []
+    assert not (repo / repro.WORKDIR).exists()
+    assert len(stale_items(repo)) == 2  # nothing reached the run-cache
+
+
+@pytest.mark.slow
+@needs_dataset
+def test_a_killed_dvc_is_named_and_its_stage_does_not_survive(tmp_path):
+    repo = project(tmp_path / "repo", LONG)
+    process = engine(repo, "--jobs", "2")
+    tree, stages = training(process, count=2)
+    for stage in stages:
+        stage.parent().kill()  # the stage's dvc, as `kill -9`
+    assert gone(stages) == []  # each stage died with its dvc
+    code, out = finish(process, timeout=120)
+    assert code == 1, out
+    (line,) = [ln for ln in out.splitlines() if ln.startswith("repro: error:")]
+    assert line.startswith("repro: error: 2 of 2 item(s) failed, nothing assembled: search@"), line
+    assert line.count("dvc was killed by SIGKILL (log: logs/repro/search@") == 2, line
+    assert gone(tree) == [] and "Traceback" not in out
+
+
+@pytest.mark.slow
+@needs_dataset
+def test_a_killed_driver_leaves_no_process_and_the_next_run_recovers(tmp_path):
+    repo = project(tmp_path / "repo", LONG)
+    process = engine(repo, "--jobs", "2")
+    tree, _ = training(process, count=2)
+    process.kill()
+    process.communicate()
+    assert gone(tree) == []  # every dvc and stage died with it
+    (repo / "params.yaml").write_text((repo / "params.yaml").read_text().replace(
+        "- 500", "- 1"))
+    code, out = finish(engine(repo, "--jobs", "2"))
+    assert code == 0, out
+    assert "2 items done (2 trained" in out and "Traceback" not in out
+
+
+@needs_dataset
+def test_a_failing_item_is_named_with_its_log_and_nothing_is_assembled(tmp_path):
+    """An item too large for memory fails in its stage; the engine names it in one line."""
+    repo = project(tmp_path / "repo", {**GRID, "search": {**GRID["search"], "hidden_layers": [1],
+                                                          "hidden_units": [8, 10 ** 9]}})
+    code, out = finish(engine(repo, "--jobs", "2"))
+    assert code == 1, out
+    (line,) = [ln for ln in out.splitlines() if ln.startswith("repro: error:")]
+    assert ("1 of 2 item(s) failed, nothing assembled: search@1-1000000000-0.05-256-0.001-relu: "
+            "search: error: search.hidden_units 1000000000 x hidden_layers 1: needs about") in line
+    assert "(log: logs/repro/search@1-1000000000-0.05-256-0.001-relu.log)" in line
+    assert "Traceback" not in out and not (repo / "models/best").exists()
+
+
+def test_leftovers_of_a_crashed_run_are_removed_whatever_they_are(tmp_path):
+    target = tmp_path / "elsewhere"
+    target.mkdir()
+    (target / "keep").write_text("not the engine's")
+    for make in (lambda p: p.write_text("a file"), lambda p: p.symlink_to(target),
+                 lambda p: (p / "w0" / "models").mkdir(parents=True)):
+        path = tmp_path / "repro"
+        make(path)
+        repro.reset(path)
+        assert not path.exists() and not path.is_symlink()
+    assert (target / "keep").read_text() == "not the engine's"
+
+
+def test_a_workspace_whose_tmp_is_not_a_directory_is_one_line(tmp_path):
+    (tmp_path / ".dvc").mkdir()
+    (tmp_path / ".dvc" / "tmp").write_text("a file")
+    with pytest.raises(repro.EngineError, match=r"^\S*\.dvc/tmp: File exists$"):
+        with repro.one_run(tmp_path):
+            pass
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "abc", "1.5"])
+def test_jobs_must_be_a_whole_number_of_at_least_one(value, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        repro.main(["--jobs", value])
+    assert exit_.value.code == 2
+    assert "expected a whole number >= 1" in capsys.readouterr().err
+
+
+def test_workers_are_the_cores_bounded_by_memory_and_items(monkeypatch):
+    from fmnist_mlp.core import runner
+
+    monkeypatch.setattr(runner, "cores", lambda: 16)
+    monkeypatch.setattr(runner, "available_memory", lambda: 64 * 2**30)
+    assert repro.default_jobs(12) == 12  # no more workers than items
+    assert repro.default_jobs(40) == 16  # one per core
+    monkeypatch.setattr(runner, "available_memory", lambda: 4 * 2**30)
+    assert repro.default_jobs(40) == 2  # 1.5 GiB a worker
+    monkeypatch.setattr(runner, "cores", lambda: 1)
+    assert repro.default_jobs(40) == 1  # one core: a plain, serial dvc repro
+
+
+def test_a_workers_copy_is_the_working_tree_with_its_edits(tmp_path):
+    root = tmp_path / "repo"
+    root.mkdir()
+    subprocess.run(["git", "init", "-q"], cwd=root, check=True)
+    (root / ".gitignore").write_text("/data/\n/ignored.txt\n")
+    (root / "tracked.py").write_text("committed\n")
+    subprocess.run(["git", "add", "-A"], cwd=root, check=True)
+    subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "x"],
+                   cwd=root, check=True)
+    (root / "tracked.py").write_text("edited, not committed\n")
+    (root / "new.py").write_text("untracked\n")
+    (root / "big.bin").write_bytes(bytes(repro.BIG + 1))
+    (root / "ignored.txt").write_text("ignored\n")
+    (root / "data" / "prepared").mkdir(parents=True)
+    (root / "data" / "prepared" / "train.npz").write_bytes(b"big")
+    assert set(repro.working_tree(root)) == {".gitignore", "tracked.py", "new.py", "big.bin"}
+    dest = repro.Copy(str(root)).workspace("0")
+    assert (dest / "tracked.py").read_text() == "edited, not committed\n"
+    assert not (dest / "ignored.txt").exists()
+    assert os.path.samefile(dest / "big.bin", root / "big.bin")  # linked, not copied
+    assert os.path.samefile(dest / "data/prepared/train.npz", root / "data/prepared/train.npz")
+    assert not os.path.samefile(dest / "tracked.py", root / "tracked.py")  # DVC may rewrite it
+
+
+def test_dead_stages_leave_dvc_lock_and_the_rest_is_untouched():
+    lock = ("schema: '2.0'\nstages:\n  fetch:\n    cmd: python -m stages.fetch data/raw\n"
+            "    outs:\n    - path: data/raw\n  search@3-30-0.05-64-0.001:\n    cmd: old name\n"
+            "  search@3-30-0.05-64-0.001-relu:\n    cmd: new name\n")
+    text, dead = repro.prune_lock(lock, {"fetch", "search@3-30-0.05-64-0.001-relu"})
+    assert dead == ["search@3-30-0.05-64-0.001"]
+    assert text == lock.replace("  search@3-30-0.05-64-0.001:\n    cmd: old name\n", "")
+    assert repro.prune_lock(text, {"fetch", "search@3-30-0.05-64-0.001-relu"}) == (text, [])
