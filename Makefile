@@ -48,6 +48,7 @@ repro: setup
 # Every core (pytest-xdist); the slow tests (Dask cluster, Chromium) run in CI: make test-slow.
 test: setup
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports --no-cache
 	$(RUN) $(BIN)/pytest -q -n auto
 
 test-slow: setup browser
@@ -55,6 +56,7 @@ test-slow: setup browser
 
 lint: setup
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports --no-cache
 
 bench: setup
 	$(RUN) python -m bench.scratch_epoch

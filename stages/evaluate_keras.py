@@ -19,11 +19,11 @@ import numpy as np
 from fmnist_mlp.core import runner
 from fmnist_mlp.core.data import Split, load_split
 from fmnist_mlp.core.errors import DataError
+from fmnist_mlp.core.grid import read_config
 from fmnist_mlp.core.metrics import classification_report, confusion_rows
 from fmnist_mlp.core.params import Section, load_section
-from fmnist_mlp.core.stats import summary
 from fmnist_mlp.keras_search import native_log
-from fmnist_mlp.keras_search.grid import read_config
+from fmnist_mlp.selection.stats import summary
 
 LAST_EPOCHS = 20  # the seed's figure: training loss over the last 20 epochs
 

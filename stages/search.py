@@ -14,9 +14,9 @@ from pathlib import Path
 
 from fmnist_mlp.core import runner
 from fmnist_mlp.core.data import load_split
+from fmnist_mlp.core.grid import SearchConfig, Trial, divergence
 from fmnist_mlp.core.params import load_section
 from fmnist_mlp.keras_search import native_log
-from fmnist_mlp.keras_search.grid import SearchConfig, Trial, divergence
 
 
 def main(prepared_dir: Path, out_root: Path, curves_root: Path, trial: Trial) -> None:

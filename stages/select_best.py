@@ -18,14 +18,14 @@ from pathlib import Path
 from fmnist_mlp.core import runner
 from fmnist_mlp.core.data import NUM_CLASSES
 from fmnist_mlp.core.errors import DataError
-from fmnist_mlp.core.params import load_section
-from fmnist_mlp.keras_search.grid import (
+from fmnist_mlp.core.grid import (
     AXES,
     SearchConfig,
     checkpoint_name,
     divergence,
     expand_grid,
 )
+from fmnist_mlp.core.params import load_section
 from fmnist_mlp.selection import figure
 from fmnist_mlp.selection.ranking import (
     LABELS,

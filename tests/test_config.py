@@ -3,10 +3,10 @@ from conftest import section
 from pydantic import ValidationError
 
 from fmnist_mlp.core.errors import ConfigError
+from fmnist_mlp.core.grid import SearchConfig
 from fmnist_mlp.core.params import load_section, read_params
 from fmnist_mlp.dataset.fetch import FetchConfig
 from fmnist_mlp.dataset.prepare import PrepareConfig
-from fmnist_mlp.keras_search.grid import SearchConfig
 from fmnist_mlp.numpy_mlp.gradcheck import GradcheckConfig
 from fmnist_mlp.numpy_mlp.landscape import LandscapeConfig
 from fmnist_mlp.numpy_mlp.scratch import ScratchConfig

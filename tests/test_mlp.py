@@ -188,7 +188,7 @@ def test_an_unknown_activation_is_one_line_listing_the_known_ones():
     from conftest import section
 
     from fmnist_mlp.core.errors import ConfigError
-    from fmnist_mlp.keras_search.grid import SearchConfig
+    from fmnist_mlp.core.grid import SearchConfig
     from fmnist_mlp.numpy_mlp.scratch import ScratchConfig
 
     with pytest.raises(ConfigError, match=r"^scratch.activation: unknown activation 'gelu' "

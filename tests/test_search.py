@@ -8,7 +8,7 @@ import yaml
 from conftest import section
 
 from fmnist_mlp.core.errors import ConfigError, DataError
-from fmnist_mlp.keras_search.grid import (
+from fmnist_mlp.core.grid import (
     AXES,
     SearchConfig,
     Trial,

@@ -6,9 +6,9 @@ import pytest
 from conftest import section
 from test_search import fake_item
 
-from fmnist_mlp.core.stats import paired_p, summary
-from fmnist_mlp.keras_search.grid import SearchConfig, Trial
+from fmnist_mlp.core.grid import SearchConfig, Trial
 from fmnist_mlp.selection.ranking import compare, configurations, read_item, select_best
+from fmnist_mlp.selection.stats import paired_p, summary
 
 SEEDS = (0, 1, 2)
 
@@ -100,7 +100,7 @@ def test_statistics_come_from_the_exact_counts_not_rounded_accuracies(tmp_path):
     an accuracy is written with."""
     from fractions import Fraction
 
-    from fmnist_mlp.keras_search.grid import write_item_metrics
+    from fmnist_mlp.core.grid import write_item_metrics
     from fmnist_mlp.selection.ranking import at_chance
 
     total = 12_000

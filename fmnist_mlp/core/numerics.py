@@ -5,8 +5,8 @@ Floating-point results depend on which code path computes them: OpenBLAS picks a
 TensorFlow) JIT-compiles for the widest ISA it finds, and a threaded reduction may split a sum
 differently on another core count. The profile pins all of them to an AVX2 + FMA baseline
 (x86-64-v3, every x86-64 CPU since 2013-2015) on one thread per library. It must be in the
-environment before numpy, scipy or TensorFlow load: ``stages/__init__.py`` applies it, and every
-stage runs as ``python -m stages.<name>``.
+environment before numpy, scipy or TensorFlow load: every stage script imports
+``fmnist_mlp.core.startup`` first, which applies it.
 """
 
 from __future__ import annotations

@@ -1,5 +1,6 @@
-"""The search grid and one item of it: what a `search@` matrix item runs, and nothing of the
-selection (selection.py) or of the statistics (stats.py), so editing those retrains nothing.
+"""The search grid and one item of it: what defines a `search@` matrix item, read by the items,
+select and evaluate_keras (so it lives in core); the selection and its statistics live in
+fmnist_mlp/selection, so editing those retrains nothing.
 
 An *item* is one DVC matrix item (one set of axis values, a ``Trial``) trained once per seed for
 max(epochs); a *configuration* is an item at one listed epoch (the seed's grid: 12 items, 24
