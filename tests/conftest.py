@@ -6,6 +6,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
+from filelock import FileLock
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE_DIR = Path("/usr/share/datasets/fashion-mnist")
@@ -53,6 +55,126 @@ def run_dvc(repo: Path, *args: str, check: bool = True,
     if check and result.returncode != 0:
         raise AssertionError(f"dvc {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
     return result
+
+
+def git(repo, *args: str) -> str:
+    return subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], cwd=repo,
+                          check=True, capture_output=True, text=True).stdout
+
+
+def override(repo: Path, **sections) -> None:
+    """Update sections of ``repo``'s params.yaml: override(repo, scratch={"epochs": 3})."""
+    path = repo / "params.yaml"
+    params = yaml.safe_load(path.read_text())
+    for name, values in sections.items():
+        params[name].update(values)
+    path.write_text(yaml.safe_dump(params, sort_keys=False))
+
+
+def ran_stages(output: str) -> list[str]:
+    """The stages a `dvc repro` ran (not those it restored from the run-cache), sorted."""
+    return sorted(line.split("'")[1] for line in output.splitlines()
+                  if line.startswith("Running stage"))
+
+
+SMALL = dict(  # the whole pipeline in about 25 s: 5 000 images, a 2x1 grid, 2 epochs, 2 seeds
+    prepare={"subset": 5000},
+    scratch={"epochs": 2, "learning_rate": 0.1},
+    search={"hidden_layers": [1, 2], "hidden_units": [8], "batch_size": [256], "epochs": [1, 2],
+            "seeds": [0, 1]},
+    landscape={"grid": 12, "samples": 300},
+)
+
+
+def build_small_pipeline(repo: Path) -> None:
+    """`dvc repro` of SMALL in a copy of the project, committed (dvc.lock as first written)."""
+    copy_project(repo)
+    override(repo, **SMALL)
+    run_dvc(repo, "repro")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "the small pipeline")
+
+
+@pytest.fixture(scope="session")
+def small_pipeline(tmp_path_factory) -> Path:
+    """The small pipeline, built once per test session (by the first xdist worker that needs it,
+    in the session's shared temporary directory; the others wait for it and reuse it).
+
+    READ ONLY, shared by every test and worker: read its outputs, or run what writes nothing in
+    it (``dvc metrics show``, ``dvc plots show -o elsewhere``). Its dvc.lock is the serial
+    `dvc repro`'s as first written, also at ``git show HEAD:dvc.lock`` (it keeps the committed
+    lock's entries of the stages SMALL's grid no longer defines, as `dvc repro` does). Whatever
+    changes anything (params, code, git, a rerun) works in its own copy: the ``small_copy``
+    fixture or ``private_copy``."""
+    base = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        base = base.parent  # the session's, shared by its workers
+    home = base / "small-pipeline"
+    with FileLock(base / "small-pipeline.lock"):
+        failed = home / "failed"
+        if failed.is_file():
+            raise RuntimeError(f"building the small pipeline failed:\n{failed.read_text()}")
+        if not (home / "built").is_file():
+            shutil.rmtree(home, ignore_errors=True)
+            (home / "repo").mkdir(parents=True)
+            try:
+                build_small_pipeline(home / "repo")
+            except BaseException as e:
+                failed.write_text(str(e))
+                raise
+            (home / "built").touch()
+    return home / "repo"
+
+
+def private_copy(built: Path, dest: Path) -> Path:
+    """A copy of the built pipeline ``built`` at ``dest`` that a test may change at will, with
+    every output in place and up to date and no stage run (about 1 s).
+
+    A git clone (its commit is the built one; the git objects are hardlinked, which is safe: git
+    never writes into an object), the local set-up, and a DVC cache of its own whose files are
+    hard links to the built cache's: free, and what the copy adds (objects, run-cache entries)
+    stays in the copy, so no test sees another's runs. DVC never writes into a cache file and
+    ``cache.type`` is ``reflink,copy``: an output in the workspace is never a link to a cache
+    file, so writing into one cannot corrupt the shared cache (read-only modes do not stop
+    root). ``dvc checkout`` then restores every output from the cache."""
+    assert git(built, "--no-optional-locks", "status", "--porcelain") == "", \
+        f"a test changed the shared pipeline {built}"
+    git(dest.parent, "clone", "-q", str(built), str(dest))
+    git(dest, "remote", "remove", "origin")
+    for name in LOCAL_SETUP:
+        if (built / name).is_file():
+            shutil.copy2(built / name, dest / name)
+    cache = built / ".dvc" / "cache"
+    for directory, _, files in os.walk(cache):
+        into = dest / ".dvc" / "cache" / Path(directory).relative_to(cache)
+        into.mkdir(parents=True, exist_ok=True)
+        for name in files:
+            os.link(Path(directory) / name, into / name)
+    with open(dest / ".dvc" / "config.local", "a") as config:
+        config.write("\n[cache]\n    type = reflink,copy\n")
+    run_dvc(dest, "checkout")
+    return dest
+
+
+FAILED = pytest.StashKey[bool]()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    report = yield
+    if report.failed:
+        item.stash[FAILED] = True
+    return report
+
+
+@pytest.fixture
+def small_copy(small_pipeline, tmp_path, request) -> Path:
+    """This test's own copy of the built small pipeline (``private_copy``), removed after the
+    test unless it failed (each holds about 100 MB)."""
+    repo = private_copy(small_pipeline, tmp_path / "repo")
+    yield repo
+    if not request.node.stash.get(FAILED, False):
+        shutil.rmtree(repo, ignore_errors=True)
 
 
 needs_dataset = pytest.mark.skipif(

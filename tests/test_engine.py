@@ -4,6 +4,7 @@ every process it started and never break the next run."""
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -25,17 +26,13 @@ GRID = dict(  # 4 tiny items
 LONG = {**GRID, "search": {**GRID["search"], "hidden_units": [8], "epochs": [500]}}  # 2 items
 
 
-def project(dest, params, commit=False):
+def project(dest, params):
     repo = copy_project(dest)
     path = repo / "params.yaml"
     values = yaml.safe_load(path.read_text())
     for section, changes in params.items():
         values[section].update(changes)
     path.write_text(yaml.safe_dump(values, sort_keys=False))
-    if commit:
-        git = ["git", "-c", "user.name=t", "-c", "user.email=t@t"]
-        subprocess.run([*git, "add", "-A"], cwd=repo, check=True)
-        subprocess.run([*git, "commit", "-qm", "small grid"], cwd=repo, check=True)
     return repo
 
 
@@ -77,15 +74,15 @@ def stale_items(repo):
 
 
 @needs_dataset
-@pytest.mark.parametrize("way", ["copy", pytest.param("clone", marks=pytest.mark.slow)])
+@pytest.mark.parametrize("way", ["cache", pytest.param("remote", marks=pytest.mark.slow)])
 def test_both_ways_write_what_a_serial_repro_writes(tmp_path, way):
-    """The items on 2 workers (copies of the workspace, or clones and a DVC remote), then
+    """The items on 2 workers (sharing this DVC cache, or a DVC remote), then
     `dvc repro`: dvc.lock (every output's hash) is a serial `dvc repro`'s, byte for byte."""
     serial = project(tmp_path / "serial", GRID)
     run_dvc(serial, "repro")
-    repo = project(tmp_path / "repo", GRID, commit=way == "clone")
+    repo = project(tmp_path / "repo", GRID)
     args = ["--jobs", "2"]
-    if way == "clone":
+    if way == "remote":
         run_dvc(repo, "remote", "add", "--local", "shared", str(tmp_path / "remote"))
         args += ["--remote", "shared", "--workdir", str(tmp_path / "work")]
     code, out = finish(engine(repo, *args))
@@ -102,6 +99,42 @@ def test_both_ways_write_what_a_serial_repro_writes(tmp_path, way):
     again = engine(repo, *args)
     code, out = finish(again)
     assert code == 0 and "Running stage" not in out, out  # nothing left to do
+
+
+@pytest.mark.slow
+@needs_dataset
+def test_a_scheduler_and_workers_started_by_hand(tmp_path):
+    """docs/cluster.md's recipe on this machine: `dask scheduler` and `dask worker` processes
+    (loopback only), the engine sending its task code by value and the tree's files."""
+    import time
+
+    repo = project(tmp_path / "repo", {**GRID, "search": {**GRID["search"], "hidden_units": [8]}})
+    run_dvc(repo, "remote", "add", "--local", "shared", str(tmp_path / "remote"))
+    bin_dir, address_file = os.path.dirname(sys.executable), tmp_path / "scheduler.json"
+    scheduler = subprocess.Popen([f"{bin_dir}/dask", "scheduler", "--host", "127.0.0.1",
+                                  "--port", "0", "--no-dashboard", "--scheduler-file",
+                                  str(address_file)], stderr=subprocess.DEVNULL)
+    worker = subprocess.Popen([f"{bin_dir}/dask", "worker", "--scheduler-file",
+                               str(address_file), "--host", "127.0.0.1", "--nworkers", "2",
+                               "--nthreads", "1", "--no-dashboard"], cwd=tmp_path,
+                              stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while not address_file.is_file() and time.monotonic() < deadline:
+            time.sleep(0.2)  # the scheduler writes its address once it listens
+        address = json.loads(address_file.read_text())["address"]
+        assert address.startswith("tcp://127.0.0.1:")
+        code, out = finish(engine(repo, "--scheduler", address, "--remote", "shared",
+                                  "--workdir", str(tmp_path / "work")))
+    finally:
+        for process in (worker, scheduler):
+            process.terminate()
+            process.wait(60)
+    assert code == 0, out
+    assert re.search(rf"2 search items on [12] worker\(s\) at {re.escape(address)}", out), out
+    assert "2 items done (2 trained, 0 restored from the run-cache)" in out
+    assert "Running stage 'search@" not in out and stale_items(repo) == []
+    assert [p.name for p in (tmp_path / "work").iterdir()] == ["dvc-cache"]  # workspaces gone
 
 
 @pytest.mark.slow
@@ -199,7 +232,7 @@ def test_jobs_must_be_a_whole_number_of_at_least_one(value, capsys):
     with pytest.raises(SystemExit) as exit_:
         repro.main(["--jobs", value])
     assert exit_.value.code == 2
-    assert "expected a whole number >= 1" in capsys.readouterr().err
+    assert "error: argument -j/--jobs: " in capsys.readouterr().err
 
 
 def test_workers_are_the_cores_bounded_by_memory_and_items(monkeypatch):
@@ -231,12 +264,13 @@ def test_a_workers_copy_is_the_working_tree_with_its_edits(tmp_path):
     (root / "data" / "prepared").mkdir(parents=True)
     (root / "data" / "prepared" / "train.npz").write_bytes(b"big")
     assert set(repro.working_tree(root)) == {".gitignore", "tracked.py", "new.py", "big.bin"}
-    dest = repro.Copy(str(root)).workspace("0")
+    dest = repro.workspace(root, str(tmp_path / "shared-cache"), None, None).make("0")
     assert (dest / "tracked.py").read_text() == "edited, not committed\n"
     assert not (dest / "ignored.txt").exists()
     assert os.path.samefile(dest / "big.bin", root / "big.bin")  # linked, not copied
     assert os.path.samefile(dest / "data/prepared/train.npz", root / "data/prepared/train.npz")
     assert not os.path.samefile(dest / "tracked.py", root / "tracked.py")  # DVC may rewrite it
+    assert repro.stale_items(dest) == ([], str(tmp_path / "shared-cache"))  # the shared cache
 
 
 def test_dead_stages_leave_dvc_lock_and_the_rest_is_untouched():

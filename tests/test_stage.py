@@ -71,7 +71,7 @@ def test_a_stage_gets_one_path_per_parameter_of_main(monkeypatch):
 
 
 def test_options_add_their_flags_and_are_built_from_them(monkeypatch):
-    from fmnist_mlp.keras_search.grid import Trial
+    from fmnist_mlp.core.grid import Trial
 
     got = []
 

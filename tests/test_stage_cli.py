@@ -11,7 +11,7 @@ import sys
 import yaml
 from conftest import ROOT
 
-from fmnist_mlp.keras_search.grid import AXES
+from fmnist_mlp.core.grid import AXES
 
 
 def stage_commands() -> dict[str, list[str]]:

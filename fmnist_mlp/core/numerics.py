@@ -1,16 +1,12 @@
 """One numeric profile for every stage process: outputs are the same bytes on any x86-64 CPU.
 
-Floating-point results depend on which code path computes them: OpenBLAS picks a kernel per CPU
-(Haswell, SkylakeX, Zen...), numpy dispatches its SIMD loops to AVX2 or AVX-512, oneDNN (inside
-TensorFlow) JIT-compiles for the widest ISA it finds, and a threaded reduction may split a sum
-differently on another core count. The profile pins all of them to an AVX2 + FMA baseline
-(x86-64-v3, every x86-64 CPU since 2013-2015) on one thread per library. It must be in the
-environment before numpy, scipy or TensorFlow load: every stage script imports
-``fmnist_mlp.core.startup`` first, which applies it.
+OpenBLAS picks a kernel per CPU, numpy's loops and oneDNN's JIT (in TensorFlow) the widest ISA
+found, and threads may split a sum differently: the profile pins them to AVX2 + FMA (x86-64-v3,
+any x86-64 CPU since 2013-2015) on one thread. Every stage script's first import,
+``fmnist_mlp.core.startup``, applies it before numpy, scipy or TensorFlow load.
 """
 
-from __future__ import annotations
-
+import contextlib
 import os
 import sys
 import warnings
@@ -30,13 +26,11 @@ outer_environ: dict[str, str] = {}  # the environment as it was before apply(), 
 
 
 def cpu_flags(cpuinfo: str = "/proc/cpuinfo") -> set[str]:
-    try:
-        with open(cpuinfo) as f:
-            for line in f:
-                if line.startswith("flags"):
-                    return set(line.split(":", 1)[1].split())
-    except OSError:
-        pass
+    """The CPU's feature flags; none if ``cpuinfo`` cannot be read or has no flags line."""
+    with contextlib.suppress(OSError), open(cpuinfo) as f:
+        for line in f:
+            if line.startswith("flags"):
+                return set(line.split(":", 1)[1].split())
     return set()
 
 

@@ -1,27 +1,18 @@
-"""An HTML template for `dvc plots show` that needs no network: vega, vega-lite and vega-embed
-inline.
+"""An offline template for `dvc plots show`: vega, vega-lite and vega-embed inline, no CDN.
 
-DVC's own page loads the three libraries from a CDN, so offline every Vega plot stays blank. This
-module downloads the same versions DVC asks for from the npm registry, checks each tarball
-against the registry's SHA-512 (pinned below), and writes one page with the three minified builds
-inside. `make setup` runs it and points DVC at the page (``dvc config --local
-plots.html_template``).
-
-The page also makes every plot an SVG and marks its div: ``data-rendered`` once vega-embed has
-drawn it, ``data-error`` with the message if it could not (tests/test_plots_page.py reads both in
-headless Chromium).
-
+The versions DVC's CDN page asks for come from the npm registry, each tarball checked against
+npm's integrity (pinned below); `make setup` points DVC at the page (``plots.html_template``).
+Plots are drawn as SVG, each div marked ``data-rendered``, or ``data-error`` with the message
+(tests/test_plots_page.py reads both in headless Chromium).
 Usage: python -m fmnist_mlp.engine.plots_page OUT_HTML
 """
 
-from __future__ import annotations
-
+import argparse
 import base64
 import hashlib
 import io
 import sys
 import tarfile
-import urllib.error
 from pathlib import Path
 
 from fmnist_mlp.core.errors import DataError
@@ -52,6 +43,7 @@ EMBED_HOOK = """
 })();
 """
 
+# DVC fills {plot_divs} and {refresh_tag}; with no {scripts} slot it adds no CDN script tags.
 PAGE = """<!DOCTYPE html>
 <html>
 <head>
@@ -89,7 +81,7 @@ def library_source(name: str, version: str, member: str, integrity: str,
     url = tarball_url(name, version)
     try:
         data = fetch(url, TIMEOUT)
-    except (OSError, urllib.error.URLError, TimeoutError) as e:
+    except OSError as e:  # URLError and TimeoutError among them
         raise DataError(f"{url}: cannot download ({type(e).__name__}: {e})") from None
     check_integrity(name, data, integrity)
     with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as tar:
@@ -98,13 +90,11 @@ def library_source(name: str, version: str, member: str, integrity: str,
 
 
 def page(sources: dict[str, str]) -> str:
-    """The template: DVC replaces {plot_divs} and {refresh_tag}; no {scripts}, so DVC adds no
-    CDN script tags."""
-    scripts = "\n".join(f"    <script>/* {name} */\n{js}\n    </script>"
-                        for name, js in sources.items())
-    scripts += f"\n    <script>{EMBED_HOOK}    </script>"
-    credits = ", ".join(f"{name} {version}" for name, version, _, _ in LIBRARIES)
-    return PAGE.format(credits=credits, scripts=scripts)
+    """The template with ``sources`` ("name version": minified build) inline."""
+    scripts = "".join(f"    <script>/* {name} */\n{js}\n    </script>\n"
+                      for name, js in sources.items())
+    scripts += f"    <script>{EMBED_HOOK}    </script>"
+    return PAGE.format(credits=", ".join(sources), scripts=scripts)
 
 
 def build(out: Path, fetch=download) -> None:
@@ -116,19 +106,14 @@ def build(out: Path, fetch=download) -> None:
     tmp.replace(out)
 
 
-def main(argv: list[str]) -> int:
-    if len(argv) != 1:
-        usage = __doc__.splitlines()[-1]
-        print(f"plots_page: error: expected 1 argument, got {len(argv)}. {usage}",
-              file=sys.stderr)
-        return 2
+def main(argv: list[str]) -> None:
+    parser = argparse.ArgumentParser(prog="plots_page", description=__doc__.splitlines()[0])
+    parser.add_argument("out_html", metavar="OUT_HTML", type=Path)
     try:
-        build(Path(argv[0]))
+        build(parser.parse_args(argv).out_html)
     except DataError as e:
-        print(f"plots_page: error: {e}", file=sys.stderr)
-        return 1
-    return 0
+        parser.exit(1, f"plots_page: error: {e}\n")
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    main(sys.argv[1:])

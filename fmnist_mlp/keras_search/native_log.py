@@ -1,17 +1,11 @@
 """TensorFlow's C++ log lines go to a file, not to the terminal.
 
-TensorFlow's C++ runtime writes to file descriptor 2 before Python's logging exists (absl's
-"pre-init" log: ``I0000 ... oneDNN custom operations are on``, ``E0000 ... failed call to
-cuInit``), and ``TF_CPP_MIN_LOG_LEVEL`` does not stop those. ``capture`` points fd 2 at
-``logs/<name>.log`` and gives Python's ``sys.stderr`` a copy of the original fd 2, so the stage's
-own lines, progress bars, warnings and tracebacks still reach the terminal.
-
-Nothing real is hidden: at exit, every error or fatal line of the log (``E``/``F`` + 4 digits)
-that is not one of the known harmless ones (KNOWN) is copied to the terminal with the log's path,
-and a crash (SIGSEGV, SIGABRT) prints Python's traceback there (faulthandler).
+Its runtime writes to fd 2 before Python's logging exists (absl's pre-init log: ``I0000 ... oneDNN
+custom operations are on``, ``E0000 ... failed call to cuInit``), which ``TF_CPP_MIN_LOG_LEVEL``
+does not stop. ``capture`` points fd 2 at ``logs/<name>.log`` and ``sys.stderr`` at the terminal:
+the stage's lines, tracebacks and crashes (faulthandler) still show, and at exit so does each error
+or fatal line of the log that is not KNOWN to be harmless, with the log's path.
 """
-
-from __future__ import annotations
 
 import atexit
 import faulthandler
@@ -22,10 +16,8 @@ from pathlib import Path
 
 LOG_DIR = Path("logs")
 SEVERE = re.compile(r"^[EF]\d{4} ")  # absl's error and fatal lines: E0000 00:00:... file.cc:52]
-KNOWN = (  # harmless on a CPU-only machine: TensorFlow looks for CUDA; tf.data's graph attribute
-    "failed call to cuInit",
-    "NodeDef mentions attribute use_unbounded_threadpool",
-)
+# Harmless on a CPU-only machine: TensorFlow looks for CUDA; tf.data's graph attribute.
+KNOWN = ("failed call to cuInit", "NodeDef mentions attribute use_unbounded_threadpool")
 
 
 def severe_lines(text: str) -> list[str]:
@@ -52,10 +44,8 @@ def capture(name: str, log_dir: Path = LOG_DIR) -> Path:
             lines = severe_lines(path.read_text(errors="replace"))
         except OSError:
             return
-        for line in lines:
+        for line in lines + ([f"the whole log is in {path}"] if lines else []):
             print(f"tensorflow: {line}", file=sys.stderr)
-        if lines:
-            print(f"tensorflow: the whole log is in {path}", file=sys.stderr)
         sys.stderr.flush()
 
     atexit.register(report)
