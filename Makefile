@@ -49,7 +49,7 @@ repro: setup
 test: setup
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports --no-cache
-	$(RUN) $(BIN)/pytest -q -n auto
+	$(RUN) $(BIN)/pytest -q -n auto --dist worksteal
 
 test-slow: setup browser
 	$(RUN) $(BIN)/pytest -q -m slow

@@ -12,7 +12,7 @@ import sys
 import psutil
 import pytest
 import yaml
-from conftest import copy_project, needs_dataset, run_dvc
+from conftest import SMALL, copy_project, needs_dataset, run_dvc
 
 from fmnist_mlp.engine import repro
 
@@ -75,29 +75,24 @@ def stale_items(repo):
 
 @needs_dataset
 @pytest.mark.parametrize("way", ["cache", pytest.param("remote", marks=pytest.mark.slow)])
-def test_both_ways_write_what_a_serial_repro_writes(tmp_path, way):
-    """The items on 2 workers (sharing this DVC cache, or a DVC remote), then
-    `dvc repro`: dvc.lock (every output's hash) is a serial `dvc repro`'s, byte for byte."""
-    serial = project(tmp_path / "serial", GRID)
-    run_dvc(serial, "repro")
-    repo = project(tmp_path / "repo", GRID)
+def test_both_ways_write_what_a_serial_repro_writes(small_pipeline, tmp_path, way):
+    """The small pipeline's 2 items on 2 workers (sharing this DVC cache, or a DVC remote), then
+    `dvc repro`: dvc.lock (every output's hash) is the serial `dvc repro`'s, byte for byte."""
+    repo = project(tmp_path / "repo", SMALL)
     args = ["--jobs", "2"]
     if way == "remote":
         run_dvc(repo, "remote", "add", "--local", "shared", str(tmp_path / "remote"))
         args += ["--remote", "shared", "--workdir", str(tmp_path / "work")]
     code, out = finish(engine(repo, *args))
     assert code == 0, out
-    assert "4 items done (4 trained, 0 restored from the run-cache)" in out, out
+    assert "2 items done (2 trained, 0 restored from the run-cache)" in out, out
     assert "Running stage 'search@" not in out  # restored here, none retrained
-    lock = (repo / "dvc.lock").read_text()
-    assert lock == repro.prune_lock((serial / "dvc.lock").read_text(),
-                                    repro.pipeline_stages(repo))[0]
+    assert (repo / "dvc.lock").read_text() == repro.prune_lock(
+        (small_pipeline / "dvc.lock").read_text(), repro.pipeline_stages(repo))[0]
     assert stale_items(repo) == [] and not (repo / repro.WORKDIR).exists()
-    logs = sorted(p.name for p in (repo / repro.LOGS).iterdir())
-    assert logs == sorted(f"{item}.log" for item in repro.pipeline_stages(repo)
-                          if item.startswith("search@"))
-    again = engine(repo, *args)
-    code, out = finish(again)
+    assert sorted(p.name for p in (repo / repro.LOGS).iterdir()) == [
+        f"search@{n}-8-0.05-256-0.001-relu.log" for n in (1, 2)]
+    code, out = finish(engine(repo, *args))
     assert code == 0 and "Running stage" not in out, out  # nothing left to do
 
 
