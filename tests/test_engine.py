@@ -147,7 +147,7 @@ def test_ctrl_c_twice_stops_every_process_and_records_nothing(tmp_path):
     os.killpg(first.pid, signal.SIGINT)
     code, out = finish(first, timeout=120)
     assert code == 130, out
-    assert "repro: interrupted; every item's dvc and stage stopped" in out
+    assert "repro: interrupted; every dvc and stage of this run stopped" in out
     assert "Traceback" not in out
     assert gone(tree) == []
     assert not (repo / repro.WORKDIR).exists()
@@ -276,3 +276,28 @@ def test_dead_stages_leave_dvc_lock_and_the_rest_is_untouched():
     assert dead == ["search@3-30-0.05-64-0.001"]
     assert text == lock.replace("  search@3-30-0.05-64-0.001:\n    cmd: old name\n", "")
     assert repro.prune_lock(text, {"fetch", "search@3-30-0.05-64-0.001-relu"}) == (text, [])
+
+
+def test_outside_a_dvc_projects_root_nothing_is_written(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as exit_:
+        repro.main([])
+    assert exit_.value.code == 2
+    assert "is not a DVC project's root (no .dvc)" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_half_made_workspace_is_made_again(tmp_path):
+    root = tmp_path / "repo"
+    (root / "data" / "prepared").mkdir(parents=True)
+    subprocess.run(["git", "init", "-q"], cwd=root, check=True)
+    (root / "a.py").write_text("the tree\n")
+    way = repro.workspace(root, str(tmp_path / "cache"), None, None)
+    half = root / repro.WORKDIR / "0"
+    (half / ".dvc").mkdir(parents=True)  # a worker died while writing it
+    (half / "stale.py").write_text("left over\n")
+    dest = way.make("0")
+    assert (dest / "a.py").read_text() == "the tree\n" and not (dest / "stale.py").exists()
+    assert (dest / repro.READY).is_file()
+    (dest / "a.py").write_text("an item's edit\n")
+    assert way.make("0") == dest and (dest / "a.py").read_text() == "an item's edit\n"  # reused

@@ -13,7 +13,6 @@ records an item only once it has finished.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import logging
 import os
 import re
@@ -33,6 +32,8 @@ WORKDIR = TMP / "repro"  # the local workers' copies
 LOGS = Path("logs/repro")  # one log per item, new each run
 WORKER_MEMORY = 1.5 * 2**30  # bytes one item's process takes at most (TensorFlow, the data)
 LINKED = ("data/prepared",)  # the items' big input: hard links in a copy
+READY = ".workspace-ready"  # written last in a worker's workspace: it is complete
+BITS = ("numpy", "scipy", "scikit-learn", "tensorflow", "keras", "dvc")  # same on every worker
 BIG = 2**20  # bytes above which a working-tree file is hard-linked into a copy, not copied
 
 
@@ -53,11 +54,17 @@ def stage_env() -> dict:
     return dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
 
 
+def guarded(argv: list[str]) -> list[str]:
+    """``argv`` killed when the thread that starts it dies (setpriv's PR_SET_PDEATHSIG)."""
+    return ["setpriv", "--pdeathsig", "KILL", "--", *argv] if shutil.which("setpriv") else argv
+
+
 def check(argv: list[str], cwd: Path) -> str:
     """A command's output, or EngineError with its last line."""
-    result = subprocess.run(argv, cwd=cwd, env=stage_env(), capture_output=True, text=True)
+    result = subprocess.run(guarded(argv), cwd=cwd, env=stage_env(), capture_output=True,
+                            text=True)
     if result.returncode != 0:
-        said = (result.stderr + result.stdout).strip().splitlines() or ["(no output)"]
+        said = (result.stdout + result.stderr).strip().splitlines() or ["(no output)"]
         command = " ".join([Path(argv[0]).name, *argv[1:6]])
         raise EngineError(f"`{command}` exited {result.returncode}: {said[-1].strip()}")
     return result.stdout
@@ -94,7 +101,7 @@ class Workspace:
 
     def make(self, worker: str) -> Path:
         dest = Path(self.base) / worker
-        if not (dest / ".dvc").is_dir():
+        if not (dest / READY).is_file():  # written last: a half-made workspace is made again
             reset(dest)
             for name, data in self.files:
                 (dest / name).parent.mkdir(parents=True, exist_ok=True)
@@ -109,6 +116,7 @@ class Workspace:
             if self.remote:
                 check(dvc("remote", "add", "--local", "--default", *self.remote), dest)
             check(dvc("cache", "dir", "--local", self.cache), dest)
+            (dest / READY).touch()
         return dest
 
 
@@ -125,10 +133,9 @@ def run_item(item: str, way: Workspace, stop: str, log: str | None) -> dict:
     shutil.rmtree(timings, ignore_errors=True)
     path = Path(log) if log else workspace / "item.log"
     path.unlink(missing_ok=True)  # a new file: nothing of an earlier run writes into it
-    guard = ["setpriv", "--pdeathsig", "KILL", "--"] if shutil.which("setpriv") else []
     with path.open("w") as out:
         pull = ("--pull",) if way.remote else ()
-        process = subprocess.Popen([*guard, *dvc("repro", "--single-item", *pull, item)],
+        process = subprocess.Popen(guarded(dvc("repro", "--single-item", *pull, item)),
                                    cwd=workspace, stdout=out, stderr=subprocess.STDOUT,
                                    env=stage_env(), start_new_session=True)
     try:
@@ -146,7 +153,8 @@ def run_item(item: str, way: Workspace, stop: str, log: str | None) -> dict:
             pass
     output = path.read_text(errors="replace")
     said = [ln for ln in output.splitlines() if ln.startswith(f"{MATRIX}: error:")]
-    error = (f"dvc was killed by {signal.Signals(-code).name}" if code < 0 else
+    named = {s.value: s.name for s in signal.Signals}
+    error = (f"dvc was killed by {named.get(-code, f'signal {-code}')}" if code < 0 else
              (said[-1] if said else f"dvc exited {code}") if code else None)
     if error is None and way.remote:
         check(dvc("push", "--remote", way.remote[0], item), workspace)
@@ -170,7 +178,7 @@ def pipeline_stages(root: Path) -> set[str]:
     from dvc.repo import Repo
 
     with Repo(str(root)) as repo:
-        return {stage.name for stage in repo.index.stages}
+        return {getattr(stage, "name", stage.addressing) for stage in repo.index.stages}
 
 
 def stale_items(root: Path) -> tuple[list[str], str]:
@@ -217,8 +225,7 @@ def workspace(root: Path, cache: str, remote: str | None, workdir: str | None) -
     if big:
         log(f"not sent to the workers (over {BIG} bytes): {', '.join(big)}")
     base = Path(workdir or "/tmp/fmnist-cluster")
-    run = hashlib.sha256(repr(files).encode()).hexdigest()[:12]  # this tree, these params
-    return Workspace(str(base / run), tuple(f for f in files if f[1] is not None),
+    return Workspace(str(base / uuid.uuid4().hex), tuple(f for f in files if f[1] is not None),
                      str(base / "dvc-cache"), remote=(remote, url))
 
 
@@ -239,11 +246,22 @@ def run_items(root: Path, items: list[str], way: Workspace, jobs: int,
         except (OSError, TimeoutError) as e:
             raise EngineError(f"--scheduler {scheduler}: no scheduler with a worker answered "
                               f"within 60 s ({type(e).__name__})") from None
+        versions = client.get_versions(packages=list(BITS))
+        here = versions["client"]["packages"]
+        differ = sorted({f"{name} {found.get(name)} on {worker} (here {here.get(name)})"
+                         for worker, info in versions["workers"].items()
+                         for name, found in [(n, info["packages"]) for n in BITS]
+                         if found.get(name) != here.get(name)})
+        if differ:
+            client.close()
+            raise EngineError(f"--scheduler {scheduler}: the workers' packages differ, their "
+                              f"bytes would too: {'; '.join(differ)}")
     else:  # worker threads in this process: nothing listens on a network
         cluster = LocalCluster(n_workers=jobs, threads_per_worker=1, processes=False,
                                dashboard_address=None, silence_logs=logging.ERROR)
         client = Client(cluster)
     stop, local = f"stop-{uuid.uuid4().hex}", way.remote is None
+    ours = scheduler is None  # the workers' dvc processes are this process's descendants
     log(f"{len(items)} {MATRIX} items on {len(client.scheduler_info()['workers'])} worker(s)"
         f"{' at ' + scheduler if scheduler else ''} (logs in {LOGS}/)")
     shared = client.scatter(way, broadcast=True)  # the tree's files sent once per worker
@@ -257,8 +275,9 @@ def run_items(root: Path, items: list[str], way: Workspace, jobs: int,
                 try:
                     result = future.result()
                 except Exception as e:  # the task's own error (its workspace), raised here
-                    result = {"item": futures[future], "error": f"{type(e).__name__}: {e}",
-                              "trained": False}
+                    error = " ".join(f"{type(e).__name__}: {e}".split())
+                    result = {"item": futures[future], "error": error, "trained": False,
+                              "output": f"{error}\n"}
                 if result.get("output") is not None:
                     (root / LOGS / f"{result['item']}.log").write_text(result["output"])
                 bar.write(f"{result['item']}: " + ("failed" if result["error"] else "trained"
@@ -268,15 +287,18 @@ def run_items(root: Path, items: list[str], way: Workspace, jobs: int,
     except BaseException:  # Ctrl-C above all
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C cannot cut this short
         Event(stop, client).set()  # each task kills its dvc's process group within a second
-        wait(list(futures), timeout=30)
-        left = psutil.Process().children(recursive=True) if local else []
+        try:
+            wait(list(futures), timeout=30)
+        except TimeoutError:
+            pass
+        left = psutil.Process().children(recursive=True) if ours else []
         for process in left:
             process.kill()
         psutil.wait_procs(left, timeout=30)
         raise
     finally:
         if not local:  # the workers' workspaces (their DVC cache stays: data pulled once)
-            client.run(shutil.rmtree, way.base, True)
+            client.run(shutil.rmtree, way.base, True, on_error="ignore")
         client.close()
         if cluster is not None:
             cluster.close()
@@ -315,7 +337,7 @@ def one_run(root: Path):
 def reproduce(root: Path, jobs: int | None, scheduler: str | None, remote: str | None,
               workdir: str | None) -> int:
     def here(*args: str) -> int:
-        return subprocess.run(dvc(*args), cwd=root, env=stage_env()).returncode
+        return subprocess.run(guarded(dvc(*args)), cwd=root, env=stage_env()).returncode
 
     try:
         reset(root / WORKDIR)  # what a crashed run left
@@ -328,8 +350,8 @@ def reproduce(root: Path, jobs: int | None, scheduler: str | None, remote: str |
     items, cache = stale_items(root)
     jobs = min(jobs or default_jobs(len(items)), len(items))
     if items and (remote or jobs >= 2):  # one core or one item: the plain `dvc repro` below
-        way = workspace(root, cache, remote, workdir)
         before = fingerprint(root)
+        way = workspace(root, cache, remote, workdir)
         try:
             results = run_items(root, items, way, jobs, scheduler)
         finally:
@@ -346,7 +368,11 @@ def reproduce(root: Path, jobs: int | None, scheduler: str | None, remote: str |
     lock = root / "dvc.lock"
     text, dead = prune_lock(lock.read_text(), pipeline_stages(root))
     if dead:  # DVC keeps them: a renamed matrix item would stay recorded under its old name
-        lock.write_text(text)
+        lock.with_suffix(".tmp").write_text(text)
+        lock.with_suffix(".tmp").replace(lock)
+        if subprocess.run(["git", "diff", "--cached", "--quiet", "--", "dvc.lock"], cwd=root,
+                          capture_output=True).returncode == 1:  # staged by DVC's autostage
+            check(["git", "add", "dvc.lock"], root)
         log(f"removed {len(dead)} stage(s) that dvc.yaml no longer defines from dvc.lock: "
             f"{', '.join(dead)}")
     return 0
@@ -372,6 +398,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.scheduler and not args.remote:
         parser.error("--scheduler needs --remote: remote workers send results through it")
     signal.signal(signal.SIGINT, signal.default_int_handler)  # even if the parent ignores it
+    if not (Path.cwd() / ".dvc").is_dir():
+        parser.error(f"{Path.cwd()} is not a DVC project's root (no .dvc): run it from there")
     try:
         with one_run(Path.cwd()):
             return reproduce(Path.cwd(), args.jobs, args.scheduler, args.remote, args.workdir)
@@ -379,8 +407,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"repro: error: {e}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        print("repro: interrupted; every item's dvc and stage stopped, none recorded unfinished",
-              file=sys.stderr)
+        print("repro: interrupted; every dvc and stage of this run stopped, none recorded "
+              "unfinished", file=sys.stderr)
         return 130
 
 
