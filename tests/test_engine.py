@@ -55,7 +55,7 @@ def training(process, count=1, timeout=300):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         tree = psutil.Process(process.pid).children(recursive=True)
-        stages = [p for p in tree if "stages.search" in " ".join(p.cmdline())]
+        stages = [p for p in tree if "stages.search" in " ".join(command(p))]
         if len(stages) >= count:
             return tree, stages
         assert process.poll() is None, finish(process)
@@ -63,9 +63,18 @@ def training(process, count=1, timeout=300):
     raise AssertionError("no search stage started")
 
 
+def command(process) -> list[str]:
+    """A process's command line; empty once it has ended (a zombie, or gone)."""
+    try:
+        return process.cmdline()
+    except psutil.Error:
+        return []
+
+
 def gone(processes):
+    """The command lines of ``processes`` still running 15 s later (zombies count as ended)."""
     _, alive = psutil.wait_procs(processes, timeout=15)
-    return [p.cmdline() for p in alive if p.status() != psutil.STATUS_ZOMBIE]
+    return [c for c in map(command, alive) if c]
 
 
 def stale_items(repo):

@@ -258,7 +258,7 @@ def run_items(root: Path, items: list[str], way: Workspace, jobs: int,
                               f"bytes would too: {'; '.join(differ)}")
     else:  # worker threads in this process: nothing listens on a network
         cluster = LocalCluster(n_workers=jobs, threads_per_worker=1, processes=False,
-                               dashboard_address=None, silence_logs=logging.ERROR)
+                               dashboard_address=None, silence_logs=logging.CRITICAL)
         client = Client(cluster)
     stop, local = f"stop-{uuid.uuid4().hex}", way.remote is None
     ours = scheduler is None  # the workers' dvc processes are this process's descendants
