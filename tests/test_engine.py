@@ -11,8 +11,7 @@ import sys
 
 import psutil
 import pytest
-import yaml
-from conftest import SMALL, copy_project, needs_dataset, run_dvc
+from conftest import SMALL, copy_project, needs_dataset, override, run_dvc
 
 from fmnist_mlp.engine import repro
 
@@ -28,11 +27,7 @@ LONG = {**GRID, "search": {**GRID["search"], "hidden_units": [8], "epochs": [500
 
 def project(dest, params):
     repo = copy_project(dest)
-    path = repo / "params.yaml"
-    values = yaml.safe_load(path.read_text())
-    for section, changes in params.items():
-        values[section].update(changes)
-    path.write_text(yaml.safe_dump(values, sort_keys=False))
+    override(repo, **params)
     return repo
 
 
@@ -268,7 +263,8 @@ def test_a_workers_copy_is_the_working_tree_with_its_edits(tmp_path):
     (root / "data" / "prepared").mkdir(parents=True)
     (root / "data" / "prepared" / "train.npz").write_bytes(b"big")
     assert set(repro.working_tree(root)) == {".gitignore", "tracked.py", "new.py", "big.bin"}
-    dest = repro.workspace(root, str(tmp_path / "shared-cache"), None, None).make("0")
+    dest = repro.workspace(root, repro.fingerprint(root), str(tmp_path / "shared-cache"),
+                           None, None).make("0")
     assert (dest / "tracked.py").read_text() == "edited, not committed\n"
     assert not (dest / "ignored.txt").exists()
     assert os.path.samefile(dest / "big.bin", root / "big.bin")  # linked, not copied
@@ -301,7 +297,7 @@ def test_a_half_made_workspace_is_made_again(tmp_path):
     (root / "data" / "prepared").mkdir(parents=True)
     subprocess.run(["git", "init", "-q"], cwd=root, check=True)
     (root / "a.py").write_text("the tree\n")
-    way = repro.workspace(root, str(tmp_path / "cache"), None, None)
+    way = repro.workspace(root, repro.fingerprint(root), str(tmp_path / "cache"), None, None)
     half = root / repro.WORKDIR / "0"
     (half / ".dvc").mkdir(parents=True)  # a worker died while writing it
     (half / "stale.py").write_text("left over\n")

@@ -204,11 +204,13 @@ def fingerprint(root: Path) -> dict[str, tuple[int, int]]:
             for name in working_tree(root)}
 
 
-def workspace(root: Path, cache: str, remote: str | None, workdir: str | None) -> Workspace:
-    """What the workers get: this tree's files; with ``remote``, that remote made this
-    workspace's default (`dvc repro --pull`'s) and the items' inputs pushed to it."""
-    files = tuple((name, None if (root / name).stat().st_size > BIG else
-                   (root / name).read_bytes()) for name in working_tree(root))
+def workspace(root: Path, tree: dict[str, tuple[int, int]], cache: str, remote: str | None,
+              workdir: str | None) -> Workspace:
+    """What the workers get: the files of ``tree`` (``fingerprint``'s); with ``remote``, that
+    remote made this workspace's default (`dvc repro --pull`'s) and the items' inputs pushed to
+    it."""
+    files = tuple((name, None if size > BIG else (root / name).read_bytes())
+                  for name, (size, _) in tree.items())
     if not remote:
         return Workspace(str(root / WORKDIR), files, cache, root=str(root))
     from dvc.repo import Repo
@@ -351,7 +353,7 @@ def reproduce(root: Path, jobs: int | None, scheduler: str | None, remote: str |
     jobs = min(jobs or default_jobs(len(items)), len(items))
     if items and (remote or jobs >= 2):  # one core or one item: the plain `dvc repro` below
         before = fingerprint(root)
-        way = workspace(root, cache, remote, workdir)
+        way = workspace(root, before, cache, remote, workdir)
         try:
             results = run_items(root, items, way, jobs, scheduler)
         finally:
