@@ -33,6 +33,7 @@ def project(dest, params):
 
 def engine(repo, *args, **popen):
     env = dict(os.environ, PATH=f"{os.path.dirname(sys.executable)}:{os.environ['PATH']}")
+    env.pop("SHELL", None)  # as in CI: DVC would run the stages under /bin/sh
     return subprocess.Popen([sys.executable, "-m", "fmnist_mlp.engine.repro", *args], cwd=repo,
                             env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             **popen)

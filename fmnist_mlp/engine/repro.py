@@ -50,8 +50,11 @@ def dvc(*args: str) -> list[str]:
 
 
 def stage_env() -> dict:
-    """This Python's venv first on PATH: DVC runs the stages' `python`."""
-    return dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
+    """This Python's venv first on PATH: DVC runs the stages' `python`. DVC runs a stage as
+    `$SHELL -c cmd`: bash execs a lone command, so the stage is dvc's child and dies with it
+    (PR_SET_PDEATHSIG); sh (dash) would stay between them and outlive a killed dvc."""
+    return dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+                SHELL=shutil.which("bash") or os.environ.get("SHELL", "/bin/sh"))
 
 
 def guarded(argv: list[str]) -> list[str]:
