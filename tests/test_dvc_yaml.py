@@ -81,9 +81,9 @@ def test_dvc_lock_and_metrics_hold_only_what_the_pipeline_defines(root):
     """No dead record: every stage of dvc.lock is in dvc.yaml, every file of metrics/ is a
     declared metric."""
     locked = set(yaml.safe_load((root / "dvc.lock").read_text())["stages"])
-    from fmnist_mlp.engine.repro import pipeline_stages
+    from fmnist_mlp.engine.repro import plan
 
-    dead = locked - pipeline_stages(root)
+    dead = locked - set(plan(root))
     assert not dead, f"dead stages in dvc.lock: {dead}"
     declared = {next(iter(m)) if isinstance(m, dict) else m
                 for _, stage in stages(root) for m in stage.get("metrics", [])}

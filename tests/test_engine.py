@@ -90,10 +90,11 @@ def test_both_ways_write_what_a_serial_repro_writes(small_pipeline, tmp_path, wa
         args += ["--remote", "shared", "--workdir", str(tmp_path / "work")]
     code, out = finish(engine(repo, *args))
     assert code == 0, out
-    assert "2 items done (2 trained, 0 restored from the run-cache)" in out, out
+    assert "2 of 2 items done (2 trained, 0 restored from the run-cache)" in out, out
     assert "Running stage 'search@" not in out  # restored here, none retrained
-    assert (repo / "dvc.lock").read_text() == repro.prune_lock(
-        (small_pipeline / "dvc.lock").read_text(), repro.pipeline_stages(repo))[0]
+    serial = (small_pipeline / "dvc.lock").read_text()
+    assert (repo / "dvc.lock").read_text() == repro.settle_lock(
+        serial, repro.plan(repo), repro.settle_lock(serial, [], [])[1])[0]
     assert stale_items(repo) == [] and not (repo / repro.WORKDIR).exists()
     assert sorted(p.name for p in (repo / repro.LOGS).iterdir()) == [
         f"search@{n}-8-0.05-256-0.001-relu.log" for n in (1, 2)]
@@ -132,7 +133,7 @@ def test_a_scheduler_and_workers_started_by_hand(tmp_path):
             process.wait(60)
     assert code == 0, out
     assert re.search(rf"2 search items on [12] worker\(s\) at {re.escape(address)}", out), out
-    assert "2 items done (2 trained, 0 restored from the run-cache)" in out
+    assert "2 of 2 items done (2 trained, 0 restored from the run-cache)" in out
     assert "Running stage 'search@" not in out and stale_items(repo) == []
     assert [p.name for p in (tmp_path / "work").iterdir()] == ["dvc-cache"]  # workspaces gone
 
@@ -274,14 +275,19 @@ def test_a_workers_copy_is_the_working_tree_with_its_edits(tmp_path):
     assert repro.stale_items(dest) == ([], str(tmp_path / "shared-cache"))  # the shared cache
 
 
-def test_dead_stages_leave_dvc_lock_and_the_rest_is_untouched():
+def test_dvc_lock_settles_as_a_serial_repro_leaves_it():
+    """Stages recorded before the run keep their places, new ones follow in DVC's plan order,
+    dead ones go (a renamed matrix item); every stage's lines as they were."""
     lock = ("schema: '2.0'\nstages:\n  fetch:\n    cmd: python -m stages.fetch data/raw\n"
             "    outs:\n    - path: data/raw\n  search@3-30-0.05-64-0.001:\n    cmd: old name\n"
-            "  search@3-30-0.05-64-0.001-relu:\n    cmd: new name\n")
-    text, dead = repro.prune_lock(lock, {"fetch", "search@3-30-0.05-64-0.001-relu"})
+            "  select:\n    cmd: s\n  search@b:\n    cmd: b\n  search@a:\n    cmd: a\n")
+    plan = ["fetch", "search@a", "search@b", "select"]
+    text, dead = repro.settle_lock(lock, plan, ["fetch", "search@3-30-0.05-64-0.001", "select"])
     assert dead == ["search@3-30-0.05-64-0.001"]
-    assert text == lock.replace("  search@3-30-0.05-64-0.001:\n    cmd: old name\n", "")
-    assert repro.prune_lock(text, {"fetch", "search@3-30-0.05-64-0.001-relu"}) == (text, [])
+    assert text == ("schema: '2.0'\nstages:\n  fetch:\n    cmd: python -m stages.fetch data/raw\n"
+                    "    outs:\n    - path: data/raw\n  select:\n    cmd: s\n"
+                    "  search@a:\n    cmd: a\n  search@b:\n    cmd: b\n")
+    assert repro.settle_lock(text, plan, list(repro.recorded(text)[1])) == (text, [])
 
 
 def test_outside_a_dvc_projects_root_nothing_is_written(tmp_path, monkeypatch, capsys):

@@ -13,6 +13,7 @@ records an item only once it has finished.
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import re
@@ -20,6 +21,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
 import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -130,7 +132,7 @@ def run_item(item: str, way: Workspace, stop: str, log: str | None) -> dict:
     from distributed import Event, get_worker
 
     if Event(stop).is_set():
-        return {"item": item, "error": "stopped", "trained": False}
+        return {"item": item, "error": "stopped", "trained": False, "train": 0}
     workspace = way.make(re.sub(r"\W", "-", str(get_worker().name)))
     timings = workspace / "timings"  # a stage writes its timing only when it runs
     shutil.rmtree(timings, ignore_errors=True)
@@ -162,7 +164,8 @@ def run_item(item: str, way: Workspace, stop: str, log: str | None) -> dict:
     if error is None and way.remote:
         check(dvc("push", "--remote", way.remote[0], item), workspace)
         check(dvc("push", "--remote", way.remote[0], "--run-cache"), workspace)
-    return {"item": item, "error": error, "trained": timings.is_dir() and any(timings.iterdir()),
+    train = [json.loads(p.read_text())["train"] for p in timings.glob("search-*.json")]
+    return {"item": item, "error": error, "trained": bool(train), "train": sum(train),
             "output": None if log else output}
 
 
@@ -176,12 +179,16 @@ def default_jobs(items: int) -> int:
     return max(1, min(cores(), items, int(available_memory() // WORKER_MEMORY)))
 
 
-def pipeline_stages(root: Path) -> set[str]:
-    """The stages dvc.yaml defines now (matrix items by name), from DVC's Python API."""
+def plan(root: Path) -> list[str]:
+    """The stages dvc.yaml defines now (matrix items by name) in the order a plain `dvc repro`
+    runs them, from DVC's Python API."""
     from dvc.repo import Repo
+    from dvc.repo.reproduce import collect_stages, get_active_graph, plan_repro
 
     with Repo(str(root)) as repo:
-        return {getattr(stage, "name", stage.addressing) for stage in repo.index.stages}
+        stages = collect_stages(repo, [str(root / "dvc.yaml")])  # the graph after, as DVC
+        steps = plan_repro(get_active_graph(repo.index.graph), stages)
+        return [getattr(stage, "name", stage.addressing) for stage in steps]
 
 
 def stale_items(root: Path) -> tuple[list[str], str]:
@@ -193,13 +200,55 @@ def stale_items(root: Path) -> tuple[list[str], str]:
                 repo.cache.local_cache_dir)
 
 
-def prune_lock(text: str, stages: set[str]) -> tuple[str, list[str]]:
-    """dvc.lock's text without the stages not in ``stages``, and their names; every other line
-    as it was."""
-    header, *blocks = re.split(r"(?m)^(?=  \S)", text)  # the header, then one per stage
-    named = [(block.split(":", 1)[0].strip(), block) for block in blocks]
-    kept = [block for name, block in named if name in stages]
-    return "".join([header, *kept]), [name for name, _ in named if name not in stages]
+def bring_home(root: Path, items: list[str], remote: str | None) -> list[str]:
+    """The return step: ``items`` restored from the run-cache (with ``remote``, pulled from it)
+    and recorded in dvc.lock in one write, each as `dvc repro` records it; the items the
+    run-cache does not hold, left as they were. DVC's `repro` rewrites dvc.lock once a stage:
+    O(items^2) for a grid."""
+    from dvc.repo import Repo
+    from dvc.stage.cache import RunCacheNotFoundError
+
+    with Repo(str(root)) as repo, repo.lock, repo.scm_context:
+        if remote and items:
+            repo.stage_cache.pull(remote)
+        stages = {stage.addressing: stage for stage in repo.index.stages}
+        done, left = [], []
+        for name in tqdm_bar(items, "run-cache"):
+            stage = stages[name]
+            try:
+                repo.stage_cache.restore(stage, pull=bool(remote))
+            except RunCacheNotFoundError:
+                left.append(name)
+                continue
+            stage.save()
+            stage.commit()
+            done.append(stage)
+        if done:
+            done[0].dvcfile.dump_stages(done, update_pipeline=False)
+    return left
+
+
+def tqdm_bar(items: list, what: str):
+    from tqdm import tqdm
+
+    return tqdm(items, desc=f"{MATRIX} items from the {what}", unit="item", leave=False,
+                disable=len(items) < 2)
+
+
+def recorded(text: str) -> tuple[str, dict[str, str]]:
+    """dvc.lock's header, and each stage's lines by its name, in the file's order."""
+    header, *blocks = re.split(r"(?m)^(?=  \S)", text)
+    return header, {block.split(":", 1)[0].strip(): block for block in blocks}
+
+
+def settle_lock(text: str, stages: list[str], before: list[str]) -> tuple[str, list[str]]:
+    """dvc.lock's text as a serial `dvc repro` leaves it: the stages recorded ``before`` in their
+    places, the new ones after them in ``stages``' order (DVC's plan), none that ``stages``
+    lacks (their names, second); every stage's lines as they were."""
+    header, named = recorded(text)
+    order = [n for n in before if n in stages] + [n for n in stages if n not in before]
+    return ("".join([header, *(named[n] for n in order if n in named)]),
+            [n for n in named if n not in stages])
 
 
 def fingerprint(root: Path) -> dict[str, tuple[int, int]]:
@@ -282,7 +331,7 @@ def run_items(root: Path, items: list[str], way: Workspace, jobs: int,
                 except Exception as e:  # the task's own error (its workspace), raised here
                     error = " ".join(f"{type(e).__name__}: {e}".split())
                     result = {"item": futures[future], "error": error, "trained": False,
-                              "output": f"{error}\n"}
+                              "train": 0, "output": f"{error}\n"}
                 if result.get("output") is not None:
                     (root / LOGS / f"{result['item']}.log").write_text(result["output"])
                 bar.write(f"{result['item']}: " + ("failed" if result["error"] else "trained"
@@ -350,34 +399,53 @@ def reproduce(root: Path, jobs: int | None, scheduler: str | None, remote: str |
         (root / LOGS).mkdir(parents=True)
     except OSError as e:
         raise EngineError(f"{e.filename}: {e.strerror}") from None
+    lock = root / "dvc.lock"
+    before = list(recorded(lock.read_text())[1]) if lock.is_file() else []
     if code := here("repro", *UPSTREAM):
         return code
-    items, cache = stale_items(root)
+    stale, cache = stale_items(root)
+    items = bring_home(root, stale, None)  # those in this run-cache need no worker
     jobs = min(jobs or default_jobs(len(items)), len(items))
+    trained, spent = 0, {}  # wall seconds of the phases, timings/repro.json (bench.grid)
     if items and (remote or jobs >= 2):  # one core or one item: the plain `dvc repro` below
-        before = fingerprint(root)
-        way = workspace(root, before, cache, remote, workdir)
+        tree = fingerprint(root)
+        way = workspace(root, tree, cache, remote, workdir)
+        start = time.perf_counter()
         try:
             results = run_items(root, items, way, jobs, scheduler)
         finally:
             reset(root / WORKDIR)
-        after = fingerprint(root)
-        if changed := sorted(k for k in before | after if before.get(k) != after.get(k)):
+        trained = sum(r["trained"] for r in results)
+        spent.update(items=time.perf_counter() - start, workers=jobs if scheduler is None else 0,
+                     train=sum(r["train"] for r in results))
+        start = time.perf_counter()
+        now = fingerprint(root)
+        if changed := sorted(k for k in tree | now if tree.get(k) != now.get(k)):
             raise EngineError(f"{', '.join(changed)} changed while the items ran: their results "
                               f"are for the files as they were; run again")
-        trained = sum(r["trained"] for r in results)
-        log(f"{len(results)} items done ({trained} trained, {len(results) - trained} restored "
-            f"from the run-cache); now `dvc repro`{' --pull' if remote else ''} here")
+        if missing := bring_home(root, items, remote):
+            raise EngineError(f"{len(missing)} item(s) ran but their results are not in the "
+                              f"run-cache: {', '.join(missing)}")
+        spent.update(return_step=time.perf_counter() - start, ran=len(items))
+        items = []
+    if stale:
+        log(f"{len(stale) - len(items)} of {len(stale)} items done ({trained} trained, "
+            f"{len(stale) - len(items) - trained} restored from the run-cache); now `dvc repro`")
+    start = time.perf_counter()
     if code := here("repro", *(("--pull",) if remote else ())):
         return code
-    lock = root / "dvc.lock"
-    text, dead = prune_lock(lock.read_text(), pipeline_stages(root))
-    if dead:  # DVC keeps them: a renamed matrix item would stay recorded under its old name
+    if spent:
+        from fmnist_mlp.core.runner import record_timing
+
+        record_timing("repro", **spent, final_repro=time.perf_counter() - start)
+    text, dead = settle_lock(lock.read_text(), plan(root), before)
+    if text != lock.read_text():
         lock.with_suffix(".tmp").write_text(text)
         lock.with_suffix(".tmp").replace(lock)
         if subprocess.run(["git", "diff", "--cached", "--quiet", "--", "dvc.lock"], cwd=root,
                           capture_output=True).returncode == 1:  # staged by DVC's autostage
             check(["git", "add", "dvc.lock"], root)
+    if dead:  # DVC keeps them: a renamed matrix item would stay recorded under its old name
         log(f"removed {len(dead)} stage(s) that dvc.yaml no longer defines from dvc.lock: "
             f"{', '.join(dead)}")
     return 0
