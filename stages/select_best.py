@@ -105,10 +105,11 @@ def main(search_root: Path, curves_root: Path, metrics_json: Path, report_json: 
     constant = label({k: getattr(cfg, k)[0] for k in LABELS},
                      tuple(k for k in LABELS if k not in shown))
     said = verdict(runner_up, cfg.alpha, len(cfg.seeds))
-    curves = overlay(curves_root, grid, tuple(k for k in shown if k != "epochs"))
+    leaders = list(dict.fromkeys(r["item"] for r in (best, *others)))  # items by best rank
+    curves = overlay(curves_root, grid, tuple(k for k in shown if k != "epochs"), leaders)
     with runner.outputs(metrics_json, report_json, results_csv, results_png, best_dir,
                        overlay_csv):
-        runner.write_csv(overlay_csv, curves, ("epoch", "item", "val_accuracy"))
+        runner.write_csv(overlay_csv, curves, ("epoch", "item", "rank", "val_accuracy"))
         best_dir.mkdir(parents=True, exist_ok=True)
         for seed in cfg.seeds:
             shutil.copyfile(search_root / best["item"] / checkpoint_name(seed, best["epochs"]),
@@ -140,13 +141,15 @@ def main(search_root: Path, curves_root: Path, metrics_json: Path, report_json: 
              "val_accuracy_seeds": " ".join(f"{v:.6g}" for v in r["val_accuracy_seeds"])}
             for r in rows], RESULT_COLUMNS)
         ranks = [best, *others]  # rank order for the figure
+        picked = next(i for i, r in enumerate(ranks) if r["label"] == single["label"])
         figure.ranking(
             results_png, [r["label"] for r in ranks], [r["val_accuracy"] for r in ranks],
             "validation accuracy, mean over the seeds with its 95 % interval",
             f"Keras grid search: {len(rows)} configurations x {len(cfg.seeds)} seeds, best on top"
             + (f"\n{constant} in all" if len(shown) < len(LABELS) else ""),
             errors=[r["ci95"] for r in ranks], tied=[not r["distinguishable"] for r in ranks],
-            alpha=cfg.alpha)
+            alpha=cfg.alpha, marked=(picked, f"the single-run protocol's pick (seed "
+                                             f"{cfg.seeds[0]})"))
     runner.log("select", f"best of {len(rows)} configurations: {best['label']} (val accuracy "
                         f"{best['val_accuracy']:.4f} +- {best['std']:.4f} over "
                         f"{len(cfg.seeds)} seeds), {said}; the single-run protocol (seed "

@@ -11,30 +11,42 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+SHOWN = 25  # bars at most: the best configurations, then the marked one if it ranks lower
+
 
 def ranking(path: Path, labels: list[str], values: list[float], xlabel: str, title: str,
             errors: list[float] | None = None, tied: list[bool] | None = None,
-            alpha: float | None = None) -> None:
-    """Horizontal bars in rank order (the inputs' order: the best first, drawn on top), every
-    value written at its bar; the axis starts near the smallest value so that close values
-    differ. With ``errors`` each bar gets its interval (± error); with ``tied`` the bars marked
-    True (those not distinguishable from the best) are drawn in a lighter shade of its colour."""
-    order = np.arange(len(values))[::-1]  # bottom to top: the best ends on top
-    values = np.asarray(values, dtype=np.float64)[order]  # (K,)
-    errors = np.zeros_like(values) if errors is None else np.asarray(errors)[order]  # (K,)
-    tied = np.zeros(len(values), bool) if tied is None else np.asarray(tied, bool)[order]
+            alpha: float | None = None, marked: tuple[int, str] | None = None) -> None:
+    """Horizontal bars in rank order (the inputs' order: the best first, drawn on top), each
+    label after its rank, every value written at its bar; the axis starts near the smallest
+    value so that close values differ. With ``errors`` each bar gets its interval (± error);
+    with ``tied`` the bars marked True (those not distinguishable from the best) are drawn in a
+    lighter shade of its colour. At most SHOWN bars, the number of the others said; ``marked``
+    (an index and what it is) is hatched, and shown after them if it ranks lower."""
+    kept = list(range(min(len(values), SHOWN)))
+    if marked and marked[0] not in kept:
+        kept.append(marked[0])
+    hidden = len(values) - len(kept)
+    labels = [f"#{i + 1}  {labels[i]}" for i in kept]
+    order = np.arange(len(kept))[::-1]  # bottom to top: the best ends on top
+    values = np.asarray(values, dtype=np.float64)[kept][order]  # (K,)
+    errors = np.zeros_like(values) if errors is None else np.asarray(errors)[kept][order]  # (K,)
+    tied = np.zeros(len(values), bool) if tied is None else np.asarray(tied, bool)[kept][order]
     fig, ax = plt.subplots(figsize=(8.5, 0.32 * len(values) + 1.6))
     colors = np.where(tied, "#f7c48f", "tab:gray").astype(object)
     colors[-1] = "tab:orange"
-    ax.barh(np.arange(len(values)), values, color=list(colors),
-            xerr=errors if errors.any() else None, error_kw={"elinewidth": 0.8, "capsize": 2})
+    bars = ax.barh(np.arange(len(values)), values, color=list(colors),
+                   xerr=errors if errors.any() else None,
+                   error_kw={"elinewidth": 0.8, "capsize": 2})
+    if marked:
+        bars[len(kept) - 1 - kept.index(marked[0])].set(hatch="///", edgecolor="black")
     ax.set_yticks(np.arange(len(values)), [labels[i] for i in order], fontsize=8)
     low, high = (values - errors).min(), (values + errors).max()
     span = high - low or abs(high) or 1.0
     ax.set_xlim(low - 0.05 * span, high + 0.18 * span)
     for y, (v, e) in enumerate(zip(values, errors)):
         ax.text(v + e, y, f" {v:.4f}" + (f" ± {e:.4f}" if e else ""), va="center", fontsize=7)
-    if tied.any() or errors.any():
+    if tied.any() or errors.any() or marked:
         from matplotlib.patches import Patch
 
         handles = [Patch(color="tab:orange", label="best")]
@@ -42,10 +54,14 @@ def ranking(path: Path, labels: list[str], values: list[float], xlabel: str, tit
             handles += [Patch(color="#f7c48f", label=f"not distinguishable from the best "
                                                      f"(paired t-test p ≥ {alpha:g})"),
                         Patch(color="tab:gray", label=f"worse than the best (p < {alpha:g})")]
-        below = -0.6 / fig.get_figheight()  # under the x label, in axes fractions
+        if marked:
+            handles.append(Patch(facecolor="white", edgecolor="black", hatch="///",
+                                 label=f"{marked[1]} (#{marked[0] + 1})"))
+        below = -(0.6 + 0.2 * bool(hidden)) / fig.get_figheight()  # under the x label
         ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, below), ncol=3,
                   fontsize=7, frameon=False)
-    ax.set_xlabel(xlabel)
+    ax.set_xlabel(xlabel + (f"\n{hidden} more configuration(s) not shown, #{SHOWN + 1} to "
+                            f"#{len(kept) + hidden}" if hidden else ""))
     ax.set_title(title)
     fig.tight_layout()
     fig.savefig(path, dpi=110, bbox_inches="tight")  # the legend below the axes included

@@ -76,12 +76,15 @@ def figures_at(recorded: dict, examples: int) -> dict:
     return {"val_correct": correct, "val_accuracy": correct / examples, "val_loss": loss}
 
 
-def overlay(curves_root: Path, trials: list[Trial], keys: tuple[str, ...]) -> list[dict]:
-    """Every item's mean validation accuracy per epoch in one long table (epoch, item,
-    val_accuracy), the item labelled by ``keys``: one line per item in one chart. An item that
-    diverged on every seed has no rows."""
+def overlay(curves_root: Path, trials: list[Trial], keys: tuple[str, ...],
+            leaders: list[str]) -> list[dict]:
+    """Every item's mean validation accuracy per epoch in one long table (epoch, item, rank,
+    val_accuracy), the item labelled by ``keys``, ranked by its place in ``leaders`` (item names,
+    the best first; the rest after them), the leaders' rows first: one line per item in one
+    chart, the leading ones coloured. An item that diverged on every seed has no rows."""
     rows = []
-    for trial in trials:
+    place = {name: i + 1 for i, name in enumerate(leaders)}
+    for trial in sorted(trials, key=lambda t: place.get(t.name, len(place) + 1)):
         path = curves_root / f"{trial.name}.csv"
         try:
             with path.open() as f:
@@ -90,7 +93,8 @@ def overlay(curves_root: Path, trials: list[Trial], keys: tuple[str, ...]) -> li
             raise DataError(f"{path}: cannot read the item's curves ({type(e).__name__}: {e}); "
                             f"run `dvc repro search`") from None
         name = label(asdict(trial), keys) if keys else trial.name
-        rows += [{"epoch": e, "item": name, "val_accuracy": acc} for e, acc in curve]
+        rank = place.get(trial.name, len(place) + 1)
+        rows += [{"epoch": e, "item": name, "rank": rank, "val_accuracy": acc} for e, acc in curve]
     return rows
 
 
