@@ -14,13 +14,14 @@ from pathlib import Path
 
 from fmnist_mlp.core import runner
 from fmnist_mlp.core.data import load_split
-from fmnist_mlp.core.grid import SearchConfig, Trial, divergence
+from fmnist_mlp.core.grid import SearchConfig, Trial, check_disk, divergence
 from fmnist_mlp.core.params import load_section
 from fmnist_mlp.keras_search import native_log
 
 
 def main(prepared_dir: Path, out_root: Path, curves_root: Path, trial: Trial) -> None:
     cfg = load_section(SearchConfig)
+    check_disk(cfg, out_root)
     train, val = load_split(prepared_dir, "train"), load_split(prepared_dir, "val")
     runner.require_memory(f"search.hidden_units {trial.hidden_units} x hidden_layers "
                          f"{trial.hidden_layers}",

@@ -31,8 +31,9 @@ def project(dest, params):
     return repo
 
 
-def engine(repo, *args, **popen):
-    env = dict(os.environ, PATH=f"{os.path.dirname(sys.executable)}:{os.environ['PATH']}")
+def engine(repo, *args, env=None, **popen):
+    env = dict(os.environ, PATH=f"{os.path.dirname(sys.executable)}:{os.environ['PATH']}",
+               **(env or {}))
     env.pop("SHELL", None)  # as in CI: DVC would run the stages under /bin/sh
     return subprocess.Popen([sys.executable, "-m", "fmnist_mlp.engine.repro", *args], cwd=repo,
                             env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
@@ -102,31 +103,71 @@ def test_both_ways_write_what_a_serial_repro_writes(small_pipeline, tmp_path, wa
     assert code == 0 and "Running stage" not in out, out  # nothing left to do
 
 
+def test_the_local_cluster_listens_on_loopback_only():
+    """`make repro`'s scheduler and workers talk through memory; the sockets they open while
+    they run (their HTTP servers) listen on the loopback interface, never on a network."""
+    from distributed import Client
+
+    def listening():
+        return {(c.laddr.ip, c.laddr.port) for c in psutil.Process().net_connections("all")
+                if c.status == psutil.CONN_LISTEN}
+
+    before = listening()
+    with repro.local_cluster(2) as cluster, Client(cluster) as client:
+        addresses = [cluster.scheduler_address, *client.scheduler_info()["workers"]]
+        assert len(addresses) == 3 and all(a.startswith("inproc://") for a in addresses)
+        opened = listening() - before
+    assert opened and {ip for ip, _ in opened} <= {"127.0.0.1", "::1"}, opened
+
+
+def tls_files(tmp_path) -> tuple[list[str], dict]:
+    """docs/cluster.md's throwaway CA (openssl: one self-signed certificate and its key): the
+    TLS flags of `dask scheduler` and `dask worker`, and the environment that gives a client
+    Dask's TLS settings."""
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+                    "-subj", "/CN=fmnist-cluster", "-keyout", "key.pem", "-out", "cert.pem"],
+                   cwd=tmp_path, check=True, capture_output=True)
+    cert, key = str(tmp_path / "cert.pem"), str(tmp_path / "key.pem")
+    env = {"DASK_DISTRIBUTED__COMM__REQUIRE_ENCRYPTION": "True",
+           "DASK_DISTRIBUTED__COMM__TLS__CA_FILE": cert,
+           "DASK_DISTRIBUTED__COMM__TLS__CLIENT__CERT": cert,
+           "DASK_DISTRIBUTED__COMM__TLS__CLIENT__KEY": key}
+    return ["--tls-ca-file", cert, "--tls-cert", cert, "--tls-key", key], env
+
+
 @pytest.mark.slow
 @needs_dataset
-def test_a_scheduler_and_workers_started_by_hand(tmp_path):
-    """docs/cluster.md's recipe on this machine: `dask scheduler` and `dask worker` processes
-    (loopback only), the engine sending its task code by value and the tree's files."""
+def test_a_tls_scheduler_and_workers_started_by_hand(tmp_path):
+    """docs/cluster.md's recipe on this machine: `dask scheduler --protocol tls` and `dask
+    worker` processes (loopback only) with a throwaway CA, the engine given Dask's TLS settings
+    in its environment, sending its task code by value and the tree's files. A client without
+    the certificate is refused."""
     import time
+
+    from distributed import Client
 
     repo = project(tmp_path / "repo", {**GRID, "search": {**GRID["search"], "hidden_units": [8]}})
     run_dvc(repo, "remote", "add", "--local", "shared", str(tmp_path / "remote"))
+    flags, env = tls_files(tmp_path)
     bin_dir, address_file = os.path.dirname(sys.executable), tmp_path / "scheduler.json"
-    scheduler = subprocess.Popen([f"{bin_dir}/dask", "scheduler", "--host", "127.0.0.1",
-                                  "--port", "0", "--no-dashboard", "--scheduler-file",
-                                  str(address_file)], stderr=subprocess.DEVNULL)
+    scheduler = subprocess.Popen([f"{bin_dir}/dask", "scheduler", "--protocol", "tls", "--host",
+                                  "127.0.0.1", "--port", "0", "--no-dashboard",
+                                  "--scheduler-file", str(address_file), *flags],
+                                 stderr=subprocess.DEVNULL)
     worker = subprocess.Popen([f"{bin_dir}/dask", "worker", "--scheduler-file",
                                str(address_file), "--host", "127.0.0.1", "--nworkers", "2",
-                               "--nthreads", "1", "--no-dashboard"], cwd=tmp_path,
+                               "--nthreads", "1", "--no-dashboard", *flags], cwd=tmp_path,
                               stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 60
         while not address_file.is_file() and time.monotonic() < deadline:
             time.sleep(0.2)  # the scheduler writes its address once it listens
         address = json.loads(address_file.read_text())["address"]
-        assert address.startswith("tcp://127.0.0.1:")
+        assert address.startswith("tls://127.0.0.1:")
+        with pytest.raises((OSError, TimeoutError)):  # no certificate, no connection
+            Client(address.replace("tls://", "tcp://"), timeout=3)
         code, out = finish(engine(repo, "--scheduler", address, "--remote", "shared",
-                                  "--workdir", str(tmp_path / "work")))
+                                  "--workdir", str(tmp_path / "work"), env=env))
     finally:
         for process in (worker, scheduler):
             process.terminate()
@@ -195,16 +236,29 @@ def test_a_killed_driver_leaves_no_process_and_the_next_run_recovers(tmp_path):
 
 @needs_dataset
 def test_a_failing_item_is_named_with_its_log_and_nothing_is_assembled(tmp_path):
-    """An item too large for memory fails in its stage; the engine names it in one line."""
-    repo = project(tmp_path / "repo", {**GRID, "search": {**GRID["search"], "hidden_layers": [1],
+    """An item too large for memory (a million layers of activations) fails in its stage, its
+    sibling trains; the engine names the failed one in one line."""
+    repo = project(tmp_path / "repo", {**GRID, "search": {**GRID["search"], "hidden_units": [8],
+                                                          "hidden_layers": [1, 10 ** 6]}})
+    code, out = finish(engine(repo, "--jobs", "2"))
+    assert code == 1, out
+    (line,) = [ln for ln in out.splitlines() if ln.startswith("repro: error:")]
+    assert ("1 of 2 item(s) failed, nothing assembled: search@1000000-8-0.05-256-0.001-relu: "
+            "search: error: search.hidden_units 8 x hidden_layers 1000000: needs about") in line
+    assert "(log: logs/repro/search@1000000-8-0.05-256-0.001-relu.log)" in line
+    assert "Traceback" not in out and not (repo / "models/best").exists()
+
+
+def test_a_grid_too_large_for_the_disk_is_refused_before_any_item(tmp_path):
+    repo = project(tmp_path / "repo", {**GRID, "search": {**GRID["search"],
                                                           "hidden_units": [8, 10 ** 9]}})
     code, out = finish(engine(repo, "--jobs", "2"))
     assert code == 1, out
     (line,) = [ln for ln in out.splitlines() if ln.startswith("repro: error:")]
-    assert ("1 of 2 item(s) failed, nothing assembled: search@1-1000000000-0.05-256-0.001-relu: "
-            "search: error: search.hidden_units 1000000000 x hidden_layers 1: needs about") in line
-    assert "(log: logs/repro/search@1-1000000000-0.05-256-0.001-relu.log)" in line
-    assert "Traceback" not in out and not (repo / "models/best").exists()
+    assert re.fullmatch(r"repro: error: search: 4 item\(s\) to train x 1 seed\(s\) x 2 epoch\(s\) "
+                        r"of checkpoints need about [\d.e+]+ GiB of disk, [\d.]+ GiB free at "
+                        r"\S+; fewer search.hidden_units, hidden_layers or seeds", line), line
+    assert list((repo / repro.LOGS).iterdir()) == [] and not (repo / "models/search").exists()
 
 
 def test_leftovers_of_a_crashed_run_are_removed_whatever_they_are(tmp_path):

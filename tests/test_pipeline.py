@@ -13,11 +13,12 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
 import yaml
-from conftest import ROOT, git, needs_dataset, override, ran_stages, run_dvc
+from conftest import ROOT, git, needs_dataset, override, private_copy, ran_stages, run_dvc
 
 pytestmark = needs_dataset
 
@@ -514,24 +515,51 @@ def rendered_dom(page, *flags):
     return result.stdout
 
 
-@pytest.mark.slow
-@pytest.mark.skipif(not CHROMIUM, reason="no chromium (make test installs Debian's)")
-def test_plots_page_renders_every_plot_offline(small_pipeline, tmp_path):
-    out = tmp_path / "page"
-    run_dvc(small_pipeline, "plots", "show", "-o", str(out))
-    html = (out / "index.html").read_text()
+def drawn(page: Path) -> dict[str, str]:
+    """Each chart's div (by id) in the DOM after the page's scripts ran, each one checked drawn
+    by vega-embed with marks in it."""
+    html = page.read_text()
     assert not re.findall(r"<script[^>]+src=", html), "the page loads a script from elsewhere"
     ids = re.findall(r"vegaEmbed\('#([\w-]+)'", html)
-    assert sorted(ids) == sorted([
-        "scratch_loss", "scratch_accuracy", "final_history", "search_items",
-        "plots_confusion_scratch_csv", "plots_confusion_keras_csv",
-        *(f"plots_search_layers{n}-units8-lr0_05-batch256-l2_0_001-relu_csv" for n in (1, 2))])
-    dom = rendered_dom(out / "index.html")
+    dom = rendered_dom(page)
     starts = [dom.find(f'<div id="{div_id}"') for div_id in ids]  # vega-embed fills each div
     assert -1 not in starts, dict(zip(ids, starts))
+    charts = {}
     for div_id, start, end in zip(ids, starts, [*starts[1:], len(dom)]):
         tag, body = dom[start:end].split(">", 1)
         assert 'data-rendered="yes"' in tag, f"{div_id}: not drawn ({tag})"
         assert body.count('role="graphics-symbol"') > 0, f"{div_id}: no marks drawn"
+        charts[div_id] = body
+    return charts
+
+
+CHARTS = ["scratch_loss", "scratch_accuracy", "search_items", "final_history",
+          "plots_confusion_scratch_csv", "plots_confusion_keras_csv"]  # whatever the grid
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not CHROMIUM, reason="no chromium (make test installs it)")
+def test_plots_page_renders_every_plot_offline_and_stays_bounded(small_pipeline, tmp_path):
+    """The page of the small pipeline, then of a copy whose overlay holds 60 items: the same 6
+    charts, every one drawn; 10 items in colour (named in the legend, best first), the rest grey;
+    one item's curves still drawn on request (`dvc plots show plots/search/<item>.csv`)."""
+    run_dvc(small_pipeline, "plots", "show", "-o", str(tmp_path / "page"))
+    assert sorted(drawn(tmp_path / "page" / "index.html")) == sorted(CHARTS)
+    html = (tmp_path / "page" / "index.html").read_text()
     images = re.findall(r'<img src="(static/[^"]+)"', html)
-    assert len(images) == 3 and all((out / src).is_file() for src in images), images
+    assert len(images) == 3 and all((tmp_path / "page" / src).is_file() for src in images), images
+
+    repo = private_copy(small_pipeline, tmp_path / "repo")
+    names = [f"layers{1 + k % 3}, units{8 + k}" for k in range(60)]
+    rows = [f"{epoch},{name},{rank},{0.5 + 0.004 * (60 - rank) + 0.01 * epoch:.4f}"
+            for rank, name in enumerate(names, 1) for epoch in (1, 2)]
+    (repo / "plots/search_val_accuracy.csv").write_text(
+        "epoch,item,rank,val_accuracy\n" + "\n".join(rows) + "\n")
+    run_dvc(repo, "plots", "show", "-o", str(tmp_path / "page60"))
+    charts = drawn(tmp_path / "page60" / "index.html")
+    assert sorted(charts) == sorted(CHARTS)
+    legend = re.findall(r">(layers\d, units\d+)</text>", charts["search_items"])
+    assert legend == names[:10], legend  # the leaders, in rank order; the other 50 grey
+    item = next((repo / "plots/search").glob("*.csv")).relative_to(repo)
+    run_dvc(repo, "plots", "show", "-o", str(tmp_path / "one"), str(item))
+    assert len(drawn(tmp_path / "one" / "index.html")) == 1

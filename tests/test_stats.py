@@ -137,3 +137,26 @@ def test_a_configuration_at_chance_level_is_found():
             {"val_accuracy": 0.1051, "val_examples": 36_000},  # 3 standard errors: 0.1047
             {"val_accuracy": 0.85, "val_examples": 36_000}]
     assert at_chance(rows) == rows[:1]
+
+
+@pytest.mark.parametrize("order", [(0, 1, 2), (2, 0, 1), (1, 2, 0)])
+def test_equal_totals_tie_exactly_whatever_the_order_of_the_seeds(tmp_path, order):
+    """Three configurations whose seeds' counts differ but sum to the same total: their means
+    are the same float, bit for bit, however the seeds' counts are permuted (a mean of rounded
+    or summed-in-order floats would differ in the last bit: 0.1 + 0.2 + 0.3 != 0.3 + 0.2 + 0.1),
+    and the tie goes to the first in grid order."""
+    from fmnist_mlp.core.grid import write_item_metrics
+
+    total, seeds = 10_000, (0, 1, 2)
+    counts = [[1000, 2000, 3000], [3000, 2000, 1000], [1999, 2001, 2000]]  # 0.1 + 0.2 + 0.3 each
+    trials = [Trial(1, units, 0.05, 64, 0.001, "relu") for units in (8, 16, 32)]
+    items = []
+    for trial, correct in zip(trials, counts):
+        (tmp_path / trial.name).mkdir()
+        write_item_metrics(tmp_path / trial.name / "metrics.json", trial, total,
+                           {seeds[i]: {40: {"val_correct": correct[i], "val_loss": 0.3}}
+                            for i in order})
+        items.append(read_item(tmp_path / trial.name, trial, (40,), seeds))
+    rows = configurations(items)
+    assert len({r["val_accuracy"] for r in rows}) == 1 and rows[0]["val_accuracy"] == 0.2
+    assert select_best(rows)["item"] == trials[0].name

@@ -11,6 +11,7 @@ import numpy as np
 from fmnist_mlp.core.errors import DataError
 
 NUM_CLASSES = 10
+PIXELS = 28 * 28  # an image's inputs
 CLASS_NAMES = (
     "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
     "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",

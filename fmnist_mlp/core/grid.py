@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import re
+import shutil
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Annotated
@@ -19,12 +20,14 @@ from typing import Annotated
 from pydantic import Field, field_validator
 from pydantic_core import PydanticCustomError
 
-from fmnist_mlp.core.errors import DataError
+from fmnist_mlp.core.data import NUM_CLASSES, PIXELS
+from fmnist_mlp.core.errors import ConfigError, DataError
 from fmnist_mlp.core.params import Fraction, Int, Number, Section
-from fmnist_mlp.core.runner import read_json, write_json
+from fmnist_mlp.core.runner import gib, read_json, write_json
 from fmnist_mlp.core.spec import MLPSpec, check_activation
 
 FORWARD_BATCH = 4096  # batch of forward-only passes (validation, prediction): speed only
+CHECKPOINT_EXTRA = 32 * 2**10  # bytes of a .keras checkpoint besides its weights (18-32 KiB)
 
 
 class SearchConfig(Section):
@@ -121,6 +124,22 @@ def number(text: str) -> int | float:
 def expand_grid(cfg: SearchConfig) -> list[Trial]:
     """Every combination of the axes, in params.yaml's order."""
     return [Trial(*values) for values in itertools.product(*(getattr(cfg, a) for a in AXES))]
+
+
+def check_disk(cfg: SearchConfig, out_root: Path) -> None:
+    """ConfigError, before any training, when the grid's items not yet under ``out_root`` need
+    more disk than is free there: a checkpoint per seed and listed epoch (float32 weights and
+    CHECKPOINT_EXTRA), twice (the workspace and DVC's cache)."""
+    new = [t for t in expand_grid(cfg) if not (out_root / t.name).is_dir()]
+    weights = sum(t.spec(PIXELS, NUM_CLASSES).num_params for t in new)
+    need = 2 * len(cfg.seeds) * len(cfg.epochs) * (4 * weights + CHECKPOINT_EXTRA * len(new))
+    where = next(p for p in (out_root, *out_root.absolute().parents) if p.is_dir())
+    free = shutil.disk_usage(where).free
+    if need > free:
+        raise ConfigError(f"search: {len(new)} item(s) to train x {len(cfg.seeds)} seed(s) x "
+                          f"{len(cfg.epochs)} epoch(s) of checkpoints need about {gib(need)} of "
+                          f"disk, {gib(free)} free at {where}; fewer search.hidden_units, "
+                          f"hidden_layers or seeds")
 
 
 def checkpoint_name(seed: int, epoch: int | str) -> str:

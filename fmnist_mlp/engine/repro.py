@@ -200,6 +200,19 @@ def stale_items(root: Path) -> tuple[list[str], str]:
                 repo.cache.local_cache_dir)
 
 
+def check_grid(root: Path) -> None:
+    """The search stage's check that the grid's outputs fit on the disk, once here: one line,
+    before any item starts (each item would say it again)."""
+    from fmnist_mlp.core.errors import StudyError
+    from fmnist_mlp.core.grid import SearchConfig, check_disk
+    from fmnist_mlp.core.params import load_section
+
+    try:
+        check_disk(load_section(SearchConfig, root / "params.yaml"), root / "models" / MATRIX)
+    except StudyError as e:
+        raise EngineError(str(e)) from None
+
+
 def bring_home(root: Path, items: list[str], remote: str | None) -> list[str]:
     """The return step: ``items`` restored from the run-cache (with ``remote``, pulled from it)
     and recorded in dvc.lock in one write, each as `dvc repro` records it; the items the
@@ -207,13 +220,15 @@ def bring_home(root: Path, items: list[str], remote: str | None) -> list[str]:
     O(items^2) for a grid."""
     from dvc.repo import Repo
     from dvc.stage.cache import RunCacheNotFoundError
+    from tqdm import tqdm
 
     with Repo(str(root)) as repo, repo.lock, repo.scm_context:
         if remote and items:
             repo.stage_cache.pull(remote)
         stages = {stage.addressing: stage for stage in repo.index.stages}
         done, left = [], []
-        for name in tqdm_bar(items, "run-cache"):
+        for name in tqdm(items, f"{MATRIX} items from the run-cache", unit="item", leave=False,
+                         disable=len(items) < 2):
             stage = stages[name]
             try:
                 repo.stage_cache.restore(stage, pull=bool(remote))
@@ -226,13 +241,6 @@ def bring_home(root: Path, items: list[str], remote: str | None) -> list[str]:
         if done:
             done[0].dvcfile.dump_stages(done, update_pipeline=False)
     return left
-
-
-def tqdm_bar(items: list, what: str):
-    from tqdm import tqdm
-
-    return tqdm(items, desc=f"{MATRIX} items from the {what}", unit="item", leave=False,
-                disable=len(items) < 2)
 
 
 def recorded(text: str) -> tuple[str, dict[str, str]]:
@@ -283,16 +291,32 @@ def workspace(root: Path, tree: dict[str, tuple[int, int]], cache: str, remote: 
                      str(base / "dvc-cache"), remote=(remote, url))
 
 
+def local_cluster(jobs: int):
+    """``jobs`` single-threaded workers in this process: the scheduler and workers talk through
+    memory (inproc://); their HTTP servers (health and metrics: bokeh, the dashboard, is not
+    installed) listen on the loopback interface alone, on ports the system picks. Dask's
+    ``dashboard_address=None`` would still listen on every interface, on port 8787."""
+    from dask.distributed import LocalCluster
+
+    return LocalCluster(n_workers=jobs, threads_per_worker=1, processes=False,
+                        dashboard_address="127.0.0.1:0", worker_dashboard_address="127.0.0.1:0",
+                        silence_logs=logging.CRITICAL)
+
+
 def run_items(root: Path, items: list[str], way: Workspace, jobs: int,
               scheduler: str | None) -> list[dict]:
     """Every item as a Dask task, with a progress bar; EngineError naming each failed one."""
     import cloudpickle
     import psutil
-    from dask.distributed import Client, Event, LocalCluster, as_completed, wait
+    from dask.distributed import Client, Event, as_completed, wait
     from tqdm import tqdm
 
     cluster = None
     if scheduler:
+        if scheduler.startswith("tcp://") and not re.match(r"tcp://(127\.|localhost|\[::1\])",
+                                                            scheduler):
+            log("tcp:// is neither encrypted nor authenticated: whoever reaches the scheduler "
+                "runs code on its workers; use tls:// (docs/cluster.md)")
         cloudpickle.register_pickle_by_value(sys.modules[__name__])
         try:
             client = Client(scheduler, timeout=60)
@@ -310,9 +334,8 @@ def run_items(root: Path, items: list[str], way: Workspace, jobs: int,
             client.close()
             raise EngineError(f"--scheduler {scheduler}: the workers' packages differ, their "
                               f"bytes would too: {'; '.join(differ)}")
-    else:  # worker threads in this process: nothing listens on a network
-        cluster = LocalCluster(n_workers=jobs, threads_per_worker=1, processes=False,
-                               dashboard_address=None, silence_logs=logging.CRITICAL)
+    else:
+        cluster = local_cluster(jobs)
         client = Client(cluster)
     stop, local = f"stop-{uuid.uuid4().hex}", way.remote is None
     ours = scheduler is None  # the workers' dvc processes are this process's descendants
@@ -404,6 +427,8 @@ def reproduce(root: Path, jobs: int | None, scheduler: str | None, remote: str |
     if code := here("repro", *UPSTREAM):
         return code
     stale, cache = stale_items(root)
+    if stale:
+        check_grid(root)
     items = bring_home(root, stale, None)  # those in this run-cache need no worker
     jobs = min(jobs or default_jobs(len(items)), len(items))
     trained, spent = 0, {}  # wall seconds of the phases, timings/repro.json (bench.grid)
