@@ -12,7 +12,7 @@ import numpy as np
 
 from fmnist_mlp.core import runner
 from fmnist_mlp.core.data import load_split
-from fmnist_mlp.core.metrics import confusion_rows, test_report
+from fmnist_mlp.core.metrics import confusion_rows, write_test_metrics
 from fmnist_mlp.numpy_mlp.mlp import predict_log_proba
 from fmnist_mlp.numpy_mlp.scratch import load_model, require_memory
 
@@ -24,7 +24,7 @@ def main(prepared_dir: Path, scratch_dir: Path, metrics_json: Path, report_json:
     require_memory(spec, copies=2, rows=len(test.X))
     log_probs = predict_log_proba(theta, test.X.astype(np.float64), spec)  # (N, C)
     with runner.outputs(metrics_json, report_json, confusion_csv):
-        headline = test_report(log_probs, test.labels, metrics_json, report_json)
+        headline = write_test_metrics(log_probs, test.labels, metrics_json, report_json)
         runner.write_csv(confusion_csv, confusion_rows(log_probs, test.labels))
     runner.log("evaluate_scratch", f"test accuracy {headline['test_accuracy']:.4f}")
 

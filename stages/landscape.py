@@ -23,7 +23,7 @@ from fmnist_mlp.numpy_mlp.landscape import (
     LandscapeConfig,
     fit_plane,
     grid_axes,
-    plane_loss,
+    loss_grid,
     trajectory_fit,
 )
 from fmnist_mlp.numpy_mlp.scratch import load_model, load_trajectory, require_memory
@@ -48,9 +48,7 @@ def main(prepared_dir: Path, scratch_dir: Path, out_npz: Path, metrics_json: Pat
                       np.random.default_rng(cfg.seed))
     fit = trajectory_fit(plane, trajectory, spec, data.X, data.Y)
     A, B = grid_axes(fit.coords, cfg.grid, cfg.margin)  # (n,), (n,)
-    ab = np.stack(np.meshgrid(A, B), axis=-1).reshape(-1, 2)  # (n*n, 2), rows follow B
-    loss, accuracy = plane_loss(plane, spec, data.X, data.Y, ab, cfg.chunk_mb, progress=True)
-    loss, accuracy = loss.reshape(len(B), len(A)), accuracy.reshape(len(B), len(A))
+    loss, accuracy = loss_grid(plane, spec, data.X, data.Y, A, B, cfg.chunk_mb)  # (n, n) each
     seconds = time.perf_counter() - start
     labels = figures.axis_labels(plane.explained_variance, cfg.directions)
     title = (f"Cross-entropy on {len(data.X)} training images\n"

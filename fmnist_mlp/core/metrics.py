@@ -20,7 +20,7 @@ def classification_report(log_probs: np.ndarray, labels: np.ndarray) -> dict:
     }
 
 
-def test_report(log_probs: np.ndarray, labels: np.ndarray, metrics_path, report_path,
+def write_test_metrics(log_probs: np.ndarray, labels: np.ndarray, metrics_path, report_path,
                 **details) -> dict:
     """Write the headline (test accuracy and loss) to ``metrics_path`` and the per-class
     accuracy with ``details`` to ``report_path``; returns the headline."""

@@ -156,6 +156,15 @@ def plane_loss(plane: Plane, spec: MLPSpec, X: np.ndarray, Y: np.ndarray, ab: np
     return loss_sum / N, correct / N
 
 
+def loss_grid(plane: Plane, spec: MLPSpec, X: np.ndarray, Y: np.ndarray, A: np.ndarray,
+              B: np.ndarray, chunk_mb: float = 2.0) -> tuple[np.ndarray, np.ndarray]:
+    """Cross-entropy and accuracy at every point (A[j], B[i]) of the plane: two (len(B), len(A))
+    grids, a row per value of B (as matplotlib's surfaces and contours want them)."""
+    ab = np.stack(np.meshgrid(A, B), axis=-1).reshape(-1, 2)  # (len(B) len(A), 2)
+    loss, accuracy = plane_loss(plane, spec, X, Y, ab, chunk_mb, progress=True)
+    return loss.reshape(len(B), len(A)), accuracy.reshape(len(B), len(A))
+
+
 def first_layer_products(plane: Plane, spec: MLPSpec, X: np.ndarray) -> np.ndarray:
     """(3, h, N): the first layer's pre-activations at the centre, X C1 + c_b, and along each
     direction, X D1 + d1_b and X D2 + d2_b; at (a, b) they combine as [1, a, b] @ them."""
