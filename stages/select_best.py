@@ -48,8 +48,8 @@ def warn_stale(root: Path, names: set[str]) -> None:
     stale = sorted({p.name for p in root.iterdir()} - names) if root.is_dir() else []
     if stale:
         runner.log("select", f"warning: {root} also holds {len(stale)} item(s) not in the grid "
-                            f"({', '.join(stale)}): not read, but part of this stage's dependency "
-                            f"hash; remove them for a dvc.lock like a fresh clone's")
+                             f"({', '.join(stale)}): not read, but part of this stage's dependency "
+                             f"hash; remove them for a dvc.lock like a fresh clone's")
 
 
 def alive(rows: list[dict]) -> list[dict]:
@@ -63,9 +63,9 @@ def alive(rows: list[dict]) -> list[dict]:
                         f"high kills the units, too low learns nothing) and search.epochs")
     if dead:
         runner.log("select", f"left out {len(dead)} configuration(s) no better than chance "
-                            f"(1/{NUM_CLASSES}): " + "; ".join(
-                                f"{r['item']} at {r['epochs']} epochs (val accuracy "
-                                f"{r['val_accuracy']:.4f})" for r in dead))
+                             f"(1/{NUM_CLASSES}): " + "; ".join(
+                                 f"{r['item']} at {r['epochs']} epochs (val accuracy "
+                                 f"{r['val_accuracy']:.4f})" for r in dead))
     return [r for r in rows if r not in dead]
 
 
@@ -93,7 +93,7 @@ def main(search_root: Path, curves_root: Path, metrics_json: Path, report_json: 
                         f"lower search.learning_rate")
     if diverged:
         runner.log("select", f"left out {len(diverged)} item(s) with a diverged seed: "
-                            f"{'; '.join(diverged)}")
+                             f"{'; '.join(diverged)}")
     shown = varying(cfg)
     grid_rows = alive(configurations(items, shown))
     rows = compare(grid_rows, select_best(grid_rows), cfg.alpha)  # grid order
@@ -108,7 +108,7 @@ def main(search_root: Path, curves_root: Path, metrics_json: Path, report_json: 
     leaders = list(dict.fromkeys(r["item"] for r in (best, *others)))  # items by best rank
     curves = overlay(curves_root, grid, tuple(k for k in shown if k != "epochs"), leaders)
     with runner.outputs(metrics_json, report_json, results_csv, results_png, best_dir,
-                       overlay_csv):
+                        overlay_csv):
         runner.write_csv(overlay_csv, curves, ("epoch", "item", "rank", "val_accuracy"))
         best_dir.mkdir(parents=True, exist_ok=True)
         for seed in cfg.seeds:
@@ -151,9 +151,9 @@ def main(search_root: Path, curves_root: Path, metrics_json: Path, report_json: 
             alpha=cfg.alpha, marked=(picked, f"the single-run protocol's pick (seed "
                                              f"{cfg.seeds[0]})"))
     runner.log("select", f"best of {len(rows)} configurations: {best['label']} (val accuracy "
-                        f"{best['val_accuracy']:.4f} +- {best['std']:.4f} over "
-                        f"{len(cfg.seeds)} seeds), {said}; the single-run protocol (seed "
-                        f"{cfg.seeds[0]}) picks {single['label']}")
+                         f"{best['val_accuracy']:.4f} +- {best['std']:.4f} over "
+                         f"{len(cfg.seeds)} seeds), {said}; the single-run protocol (seed "
+                         f"{cfg.seeds[0]}) picks {single['label']}")
 
 
 if __name__ == "__main__":
