@@ -21,7 +21,7 @@ from fmnist_mlp.keras_search import native_log
 
 def main(prepared_dir: Path, out_root: Path, curves_root: Path, trial: Trial) -> None:
     cfg = load_section(SearchConfig)
-    check_disk(cfg, out_root)
+    check_disk(cfg, [trial], out_root)  # the grid's, once, in `make repro`
     train, val = load_split(prepared_dir, "train"), load_split(prepared_dir, "val")
     runner.require_memory(f"search.hidden_units {trial.hidden_units} x hidden_layers "
                           f"{trial.hidden_layers}",

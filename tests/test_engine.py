@@ -11,7 +11,7 @@ import sys
 
 import psutil
 import pytest
-from conftest import SMALL, copy_project, needs_dataset, override, run_dvc
+from conftest import SMALL, copy_project, needs_dataset, override, private_copy, run_dvc
 
 from fmnist_mlp.engine import repro
 
@@ -133,6 +133,22 @@ def tls_files(tmp_path) -> tuple[list[str], dict]:
            "DASK_DISTRIBUTED__COMM__TLS__CLIENT__CERT": cert,
            "DASK_DISTRIBUTED__COMM__TLS__CLIENT__KEY": key}
     return ["--tls-ca-file", cert, "--tls-cert", cert, "--tls-key", key], env
+
+
+@needs_dataset
+def test_stale_items_whose_old_outputs_remain_come_home(small_pipeline, tmp_path):
+    """A params change makes both items stale while their old outputs (and a partial file no
+    cache holds, as an interrupted run leaves) are still in place: the workers train them and
+    the return step replaces the old outputs, as `dvc repro` would."""
+    repo = private_copy(small_pipeline, tmp_path / "repo")
+    override(repo, search={"epochs": [1, 3]})
+    item = next((repo / "models/search").iterdir())
+    (item / "partial.keras").write_bytes(b"half a model")
+    code, out = finish(engine(repo, "--jobs", "2"))
+    assert code == 0, out
+    assert "2 of 2 items done (2 trained, 0 restored from the run-cache)" in out, out
+    assert not (item / "partial.keras").exists() and (item / "model_seed0_e3.keras").is_file()
+    assert json.loads(run_dvc(repo, "status", "--json").stdout) == {}
 
 
 @pytest.mark.slow
@@ -257,7 +273,7 @@ def test_a_grid_too_large_for_the_disk_is_refused_before_any_item(tmp_path):
     (line,) = [ln for ln in out.splitlines() if ln.startswith("repro: error:")]
     assert re.fullmatch(r"repro: error: search: 4 item\(s\) to train x 1 seed\(s\) x 2 epoch\(s\) "
                         r"of checkpoints need about [\d.e+]+ GiB of disk, [\d.]+ GiB free at "
-                        r"\S+; fewer search.hidden_units, hidden_layers or seeds", line), line
+                        r"\S+; fewer items, search.seeds or search.epochs", line), line
     assert list((repo / repro.LOGS).iterdir()) == [] and not (repo / "models/search").exists()
 
 

@@ -36,8 +36,8 @@ def fake_item(root, trial, scores, seeds=(0,)):
 
 def test_a_grid_too_large_for_the_disk_is_refused_in_one_line(tmp_path, monkeypatch):
     """The committed grid (12 items x 3 seeds x 2 checkpoints, 380 280 weights in all) needs
-    2 x 6 x (4 x 380 280 + 12 x 32 KiB) = 22 972 032 bytes (0.0214 GiB) of disk; items already
-    written count nothing."""
+    2 x 6 x (4 x 380 280 + 12 x 32 KiB) = 22 972 032 bytes (0.0214 GiB) of disk, the outputs and
+    DVC's cache on one disk."""
     import shutil
     from collections import namedtuple
 
@@ -45,16 +45,15 @@ def test_a_grid_too_large_for_the_disk_is_refused_in_one_line(tmp_path, monkeypa
     cfg = section(SearchConfig)
     need = 22_972_032
     monkeypatch.setattr(shutil, "disk_usage", lambda path: usage(0, 0, need))
-    check_disk(cfg, tmp_path / "models" / "search")  # just fits, the directory not made yet
+    grid = expand_grid(cfg)
+    check_disk(cfg, grid, tmp_path / "models" / "search")  # just fits, the directory not made
     monkeypatch.setattr(shutil, "disk_usage", lambda path: usage(0, 0, need - 1))
     with pytest.raises(ConfigError) as e:
-        check_disk(cfg, tmp_path / "models" / "search")
+        check_disk(cfg, grid, tmp_path / "models" / "search")
     assert str(e.value) == (f"search: 12 item(s) to train x 3 seed(s) x 2 epoch(s) of checkpoints "
                             f"need about 0.0214 GiB of disk, 0.0214 GiB free at {tmp_path}; "
-                            f"fewer search.hidden_units, hidden_layers or seeds")
-    for trial in expand_grid(cfg)[:1]:
-        (tmp_path / "models" / "search" / trial.name).mkdir(parents=True)
-    check_disk(cfg, tmp_path / "models" / "search")  # 11 items to train now fit
+                            f"fewer items, search.seeds or search.epochs")
+    check_disk(cfg, grid[1:], tmp_path / "models" / "search")  # 11 items fit
 
 
 def test_seed_grid_has_12_items_and_24_configurations():

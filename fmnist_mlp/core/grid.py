@@ -126,20 +126,24 @@ def expand_grid(cfg: SearchConfig) -> list[Trial]:
     return [Trial(*values) for values in itertools.product(*(getattr(cfg, a) for a in AXES))]
 
 
-def check_disk(cfg: SearchConfig, out_root: Path) -> None:
-    """ConfigError, before any training, when the grid's items not yet under ``out_root`` need
-    more disk than is free there: a checkpoint per seed and listed epoch (float32 weights and
-    CHECKPOINT_EXTRA), twice (the workspace and DVC's cache)."""
-    new = [t for t in expand_grid(cfg) if not (out_root / t.name).is_dir()]
-    weights = sum(t.spec(PIXELS, NUM_CLASSES).num_params for t in new)
-    need = 2 * len(cfg.seeds) * len(cfg.epochs) * (4 * weights + CHECKPOINT_EXTRA * len(new))
-    where = next(p for p in (out_root, *out_root.absolute().parents) if p.is_dir())
-    free = shutil.disk_usage(where).free
-    if need > free:
-        raise ConfigError(f"search: {len(new)} item(s) to train x {len(cfg.seeds)} seed(s) x "
-                          f"{len(cfg.epochs)} epoch(s) of checkpoints need about {gib(need)} of "
-                          f"disk, {gib(free)} free at {where}; fewer search.hidden_units, "
-                          f"hidden_layers or seeds")
+def check_disk(cfg: SearchConfig, trials: list[Trial], outputs: Path,
+               cache: Path | None = None) -> None:
+    """ConfigError, before any training, when training ``trials`` needs more disk than is free:
+    a checkpoint per seed and listed epoch of each (float32 weights and CHECKPOINT_EXTRA), once
+    where the outputs go and once in DVC's ``cache`` (twice on one disk; no ``cache``: the
+    outputs' disk)."""
+    copy = len(cfg.seeds) * len(cfg.epochs) * sum(
+        4 * t.spec(PIXELS, NUM_CLASSES).num_params + CHECKPOINT_EXTRA for t in trials)
+    disks: dict[int, list] = {}
+    for place in (outputs, cache or outputs):
+        where = next(p for p in (place, *place.absolute().parents) if p.is_dir())
+        disks.setdefault(where.stat().st_dev, [where, 0])[1] += copy
+    for where, need in disks.values():
+        if need > (free := shutil.disk_usage(where).free):
+            raise ConfigError(f"search: {len(trials)} item(s) to train x {len(cfg.seeds)} "
+                              f"seed(s) x {len(cfg.epochs)} epoch(s) of checkpoints need about "
+                              f"{gib(need)} of disk, {gib(free)} free at {where}; fewer items, "
+                              f"search.seeds or search.epochs")
 
 
 def checkpoint_name(seed: int, epoch: int | str) -> str:

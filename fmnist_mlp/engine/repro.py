@@ -13,6 +13,7 @@ records an item only once it has finished.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import os
@@ -32,6 +33,7 @@ UPSTREAM = ("fetch", "prepare")  # what every item needs, run here first
 TMP = Path(".dvc/tmp")  # ignored by git and by DVC
 WORKDIR = TMP / "repro"  # the local workers' copies
 LOGS = Path("logs/repro")  # one log per item, new each run
+TIMING = Path("timings/repro.json")  # the phases' wall seconds (untracked; bench.grid reads it)
 WORKER_MEMORY = 1.5 * 2**30  # bytes one item's process takes at most (TensorFlow, the data)
 LINKED = ("data/prepared",)  # the items' big input: hard links in a copy
 READY = ".workspace-ready"  # written last in a worker's workspace: it is complete
@@ -55,7 +57,8 @@ def stage_env() -> dict:
     """This Python's venv first on PATH: DVC runs the stages' `python`. DVC runs a stage as
     `$SHELL -c cmd`: bash execs a lone command, so the stage is dvc's child and dies with it
     (PR_SET_PDEATHSIG); sh (dash) would stay between them and outlive a killed dvc."""
-    return dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+    env = {k: v for k, v in os.environ.items() if k not in ("BASH_ENV", "ENV")}  # no rc file
+    return dict(env, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
                 SHELL=shutil.which("bash") or os.environ.get("SHELL", "/bin/sh"))
 
 
@@ -164,7 +167,10 @@ def run_item(item: str, way: Workspace, stop: str, log: str | None) -> dict:
     if error is None and way.remote:
         check(dvc("push", "--remote", way.remote[0], item), workspace)
         check(dvc("push", "--remote", way.remote[0], "--run-cache"), workspace)
-    train = [json.loads(p.read_text())["train"] for p in timings.glob("search-*.json")]
+    train = []
+    for p in timings.glob("search-*.json"):  # a stage killed while writing it: not counted
+        with contextlib.suppress(OSError, ValueError, KeyError):
+            train.append(json.loads(p.read_text())["train"])
     return {"item": item, "error": error, "trained": bool(train), "train": sum(train),
             "output": None if log else output}
 
@@ -200,24 +206,33 @@ def stale_items(root: Path) -> tuple[list[str], str]:
                 repo.cache.local_cache_dir)
 
 
-def check_grid(root: Path) -> None:
-    """The search stage's check that the grid's outputs fit on the disk, once here: one line,
-    before any item starts (each item would say it again)."""
+def check_grid(root: Path, items: list[str], cache: str) -> None:
+    """The search stage's check that its checkpoints fit on the disk, once here for the items to
+    train: one line before any starts (each item checks only itself)."""
+    from dvc.repo import Repo
+
     from fmnist_mlp.core.errors import StudyError
-    from fmnist_mlp.core.grid import SearchConfig, check_disk
+    from fmnist_mlp.core.grid import SearchConfig, check_disk, expand_grid
     from fmnist_mlp.core.params import load_section
 
+    with Repo(str(root)) as repo:  # an item's first output is its directory, named as its Trial
+        outs = {s.addressing: Path(s.outs[0].def_path) for s in repo.index.stages}
     try:
-        check_disk(load_section(SearchConfig, root / "params.yaml"), root / "models" / MATRIX)
+        cfg = load_section(SearchConfig, root / "params.yaml")
+        trials = {trial.name: trial for trial in expand_grid(cfg)}
+        check_disk(cfg, [trials[outs[item].name] for item in items],
+                   root / outs[items[0]].parent, Path(cache))
     except StudyError as e:
         raise EngineError(str(e)) from None
 
 
 def bring_home(root: Path, items: list[str], remote: str | None) -> list[str]:
     """The return step: ``items`` restored from the run-cache (with ``remote``, pulled from it)
-    and recorded in dvc.lock in one write, each as `dvc repro` records it; the items the
-    run-cache does not hold, left as they were. DVC's `repro` rewrites dvc.lock once a stage:
-    O(items^2) for a grid."""
+    as `dvc repro` restores a stage (its old outputs removed, the cached ones checked out, saved
+    and committed) and recorded in dvc.lock in one write; the items the run-cache does not hold
+    (or frozen: `dvc repro` checks those), left to train. `dvc repro` rewrites dvc.lock once a
+    stage: O(items^2) for a grid."""
+    from dvc.exceptions import DvcException
     from dvc.repo import Repo
     from dvc.stage.cache import RunCacheNotFoundError
     from tqdm import tqdm
@@ -231,12 +246,17 @@ def bring_home(root: Path, items: list[str], remote: str | None) -> list[str]:
                          disable=len(items) < 2):
             stage = stages[name]
             try:
+                if stage.frozen:
+                    raise RunCacheNotFoundError(stage)
+                stage.remove_outs(ignore_remove=False, force=False)
                 repo.stage_cache.restore(stage, pull=bool(remote))
+                stage.save()
+                stage.commit()
             except RunCacheNotFoundError:
                 left.append(name)
                 continue
-            stage.save()
-            stage.commit()
+            except DvcException as e:
+                raise EngineError(f"{name}: {' '.join(str(e).split())}") from None
             done.append(stage)
         if done:
             done[0].dvcfile.dump_stages(done, update_pipeline=False)
@@ -420,6 +440,7 @@ def reproduce(root: Path, jobs: int | None, scheduler: str | None, remote: str |
         reset(root / WORKDIR)  # what a crashed run left
         reset(root / LOGS)
         (root / LOGS).mkdir(parents=True)
+        (root / TIMING).unlink(missing_ok=True)  # written again only if the items ran
     except OSError as e:
         raise EngineError(f"{e.filename}: {e.strerror}") from None
     lock = root / "dvc.lock"
@@ -427,9 +448,9 @@ def reproduce(root: Path, jobs: int | None, scheduler: str | None, remote: str |
     if code := here("repro", *UPSTREAM):
         return code
     stale, cache = stale_items(root)
-    if stale:
-        check_grid(root)
     items = bring_home(root, stale, None)  # those in this run-cache need no worker
+    if items:
+        check_grid(root, items, cache)
     jobs = min(jobs or default_jobs(len(items)), len(items))
     trained, spent = 0, {}  # wall seconds of the phases, timings/repro.json (bench.grid)
     if items and (remote or jobs >= 2):  # one core or one item: the plain `dvc repro` below
@@ -443,11 +464,11 @@ def reproduce(root: Path, jobs: int | None, scheduler: str | None, remote: str |
         trained = sum(r["trained"] for r in results)
         spent.update(items=time.perf_counter() - start, workers=jobs if scheduler is None else 0,
                      train=sum(r["train"] for r in results))
-        start = time.perf_counter()
         now = fingerprint(root)
         if changed := sorted(k for k in tree | now if tree.get(k) != now.get(k)):
             raise EngineError(f"{', '.join(changed)} changed while the items ran: their results "
                               f"are for the files as they were; run again")
+        start = time.perf_counter()
         if missing := bring_home(root, items, remote):
             raise EngineError(f"{len(missing)} item(s) ran but their results are not in the "
                               f"run-cache: {', '.join(missing)}")
@@ -457,12 +478,20 @@ def reproduce(root: Path, jobs: int | None, scheduler: str | None, remote: str |
         log(f"{len(stale) - len(items)} of {len(stale)} items done ({trained} trained, "
             f"{len(stale) - len(items) - trained} restored from the run-cache); now `dvc repro`")
     start = time.perf_counter()
-    if code := here("repro", *(("--pull",) if remote else ())):
-        return code
-    if spent:
-        from fmnist_mlp.core.runner import record_timing
+    code = here("repro", *(("--pull",) if remote else ()))
+    if spent and not code:
+        from fmnist_mlp.core.runner import write_json
 
-        record_timing("repro", **spent, final_repro=time.perf_counter() - start)
+        write_json(root / TIMING, {**spent, "final_repro": time.perf_counter() - start})
+    settle(root, lock, before)  # also after a failure: the next run's `before` is right
+    return code
+
+
+def settle(root: Path, lock: Path, before: list[str]) -> None:
+    """dvc.lock settled as a serial `dvc repro` leaves it (``settle_lock``), re-staged if DVC's
+    autostage had staged it; the dead stages named."""
+    if not lock.is_file():
+        return
     text, dead = settle_lock(lock.read_text(), plan(root), before)
     if text != lock.read_text():
         lock.with_suffix(".tmp").write_text(text)
@@ -473,7 +502,6 @@ def reproduce(root: Path, jobs: int | None, scheduler: str | None, remote: str |
     if dead:  # DVC keeps them: a renamed matrix item would stay recorded under its old name
         log(f"removed {len(dead)} stage(s) that dvc.yaml no longer defines from dvc.lock: "
             f"{', '.join(dead)}")
-    return 0
 
 
 def log(message: str) -> None:
