@@ -237,6 +237,8 @@ def bring_home(root: Path, items: list[str], remote: str | None) -> list[str]:
     from dvc.stage.cache import RunCacheNotFoundError
     from tqdm import tqdm
 
+    quiet = logging.getLogger("dvc").level
+    logging.getLogger("dvc").setLevel(logging.WARNING)  # a line per item would break the bar
     with Repo(str(root)) as repo, repo.lock, repo.scm_context:
         if remote and items:
             repo.stage_cache.pull(remote)
@@ -260,6 +262,7 @@ def bring_home(root: Path, items: list[str], remote: str | None) -> list[str]:
             done.append(stage)
         if done:
             done[0].dvcfile.dump_stages(done, update_pipeline=False)
+    logging.getLogger("dvc").setLevel(quiet)
     return left
 
 
