@@ -135,6 +135,7 @@ def tls_files(tmp_path) -> tuple[list[str], dict]:
     return ["--tls-ca-file", cert, "--tls-cert", cert, "--tls-key", key], env
 
 
+@pytest.mark.slow
 @needs_dataset
 def test_stale_items_whose_old_outputs_remain_come_home(small_pipeline, tmp_path):
     """A params change makes both items stale while their old outputs (and a partial file no

@@ -304,12 +304,16 @@ def test_ctrl_c_stops_a_stage_with_one_line_and_no_output(small_copy, tmp_path):
     assert not out.exists() and not (tmp_path / "m.json").exists()
 
 
-def test_an_oversize_search_item_is_refused_before_training(small_copy):
-    item = "models/search/layers1-units1000000000-lr0.05-batch256-l2_0.001-relu"
-    original = set_params(small_copy, search={"hidden_units": [1_000_000_000]})
-    assert_one_line(run_dvc(small_copy, "repro", "select", check=False), FAILED,
-                    "search.hidden_units 1000000000 x hidden_layers 1: needs about")
-    assert not (small_copy / item).exists()
+@pytest.mark.parametrize("search, item, said", [
+    ({"hidden_layers": [1_000_000]}, "layers1000000-units8-lr0.05-batch256-l2_0.001-relu",
+     "search.hidden_units 8 x hidden_layers 1000000: needs about"),  # a million activations
+    ({"hidden_units": [1_000_000_000]}, "layers1-units1000000000-lr0.05-batch256-l2_0.001-relu",
+     "search: 1 item(s) to train x 2 seed(s) x 2 epoch(s) of checkpoints need about"),  # disk
+], ids=["memory", "disk"])
+def test_an_oversize_search_item_is_refused_before_training(small_copy, search, item, said):
+    original = set_params(small_copy, search=search)
+    assert_one_line(run_dvc(small_copy, "repro", "select", check=False), FAILED, said)
+    assert not (small_copy / "models/search" / item).exists()
     (small_copy / "params.yaml").write_text(original)
     assert ran_stages(run_dvc(small_copy, "repro", "select").stdout) == []
     assert "up to date" in run_dvc(small_copy, "status").stdout
