@@ -4,6 +4,7 @@ The pipeline is built once per session (``small_pipeline``, read only); a test t
 anything works in its own copy of it (``small_copy``), so no test sees another's changes. The
 tests that run Keras stages come first: pytest-xdist hands out tests in file order."""
 
+import csv
 import json
 import os
 import re
@@ -555,10 +556,11 @@ def test_plots_page_renders_every_plot_offline_and_stays_bounded(small_pipeline,
 
     repo = private_copy(small_pipeline, tmp_path / "repo")
     names = [f"layers{1 + k % 3}, units{8 + k}" for k in range(60)]
-    rows = [f"{epoch},{name},{rank},{0.5 + 0.004 * (60 - rank) + 0.01 * epoch:.4f}"
-            for rank, name in enumerate(names, 1) for epoch in (1, 2)]
-    (repo / "plots/search_val_accuracy.csv").write_text(
-        "epoch,item,rank,val_accuracy\n" + "\n".join(rows) + "\n")
+    with (repo / "plots/search_val_accuracy.csv").open("w", newline="") as f:
+        table = csv.writer(f)  # as select writes it: a label with commas is quoted
+        table.writerow(["epoch", "item", "rank", "val_accuracy"])
+        table.writerows([epoch, name, rank, f"{0.5 + 0.004 * (60 - rank) + 0.01 * epoch:.4f}"]
+                        for rank, name in enumerate(names, 1) for epoch in (1, 2))
     run_dvc(repo, "plots", "show", "-o", str(tmp_path / "page60"))
     charts = drawn(tmp_path / "page60" / "index.html")
     assert sorted(charts) == sorted(CHARTS)
