@@ -237,33 +237,36 @@ def bring_home(root: Path, items: list[str], remote: str | None) -> list[str]:
     from dvc.stage.cache import RunCacheNotFoundError
     from tqdm import tqdm
 
-    quiet = logging.getLogger("dvc").level
-    logging.getLogger("dvc").setLevel(logging.WARNING)  # a line per item would break the bar
-    with Repo(str(root)) as repo, repo.lock, repo.scm_context:
-        if remote and items:
-            repo.stage_cache.pull(remote)
-        stages = {stage.addressing: stage for stage in repo.index.stages}
-        done, left = [], []
-        for name in tqdm(items, f"{MATRIX} items from the run-cache", unit="item", leave=False,
-                         disable=len(items) < 2):
-            stage = stages[name]
-            try:
-                if stage.frozen:
-                    raise RunCacheNotFoundError(stage)
-                stage.remove_outs(ignore_remove=False, force=False)
-                repo.stage_cache.restore(stage, pull=bool(remote))
-                stage.save()
-                stage.commit()
-            except RunCacheNotFoundError:
-                left.append(name)
-                continue
-            except DvcException as e:
-                raise EngineError(f"{name}: {' '.join(str(e).split())}") from None
-            done.append(stage)
-        if done:
-            done[0].dvcfile.dump_stages(done, update_pipeline=False)
-    logging.getLogger("dvc").setLevel(quiet)
-    return left
+    dvc_log = logging.getLogger("dvc")
+    level = dvc_log.level
+    dvc_log.setLevel(logging.WARNING)  # a line per item would break the bar
+    try:
+        with Repo(str(root)) as repo, repo.lock, repo.scm_context:
+            if remote and items:
+                repo.stage_cache.pull(remote)
+            stages = {stage.addressing: stage for stage in repo.index.stages}
+            done, left = [], []
+            for name in tqdm(items, f"{MATRIX} items from the run-cache", unit="item",
+                             leave=False, disable=len(items) < 2):
+                stage = stages[name]
+                try:
+                    if stage.frozen:
+                        raise RunCacheNotFoundError(stage)
+                    stage.remove_outs(ignore_remove=False, force=False)
+                    repo.stage_cache.restore(stage, pull=bool(remote))
+                    stage.save()
+                    stage.commit()
+                except RunCacheNotFoundError:
+                    left.append(name)
+                    continue
+                except DvcException as e:
+                    raise EngineError(f"{name}: {' '.join(str(e).split())}") from None
+                done.append(stage)
+            if done:
+                done[0].dvcfile.dump_stages(done, update_pipeline=False)
+        return left
+    finally:
+        dvc_log.setLevel(level)  # also when an item fails
 
 
 def recorded(text: str) -> tuple[str, dict[str, str]]:
