@@ -254,7 +254,7 @@ def bring_home(root: Path, items: list[str], remote: str | None) -> list[str]:
                         raise RunCacheNotFoundError(stage)
                     stage.remove_outs(ignore_remove=False, force=False)
                     repo.stage_cache.restore(stage, pull=bool(remote))
-                    stage.save()
+                    stage.save(run_cache=False)  # the entry it came from
                     stage.commit()
                 except RunCacheNotFoundError:
                     left.append(name)
