@@ -7,7 +7,7 @@ DATASET_DIR := /usr/share/datasets/fashion-mnist
 RUN := PATH=$(CURDIR)/$(BIN):$$PATH
 
 PLOTS_PAGE := .dvc/plots_page.html
-.PHONY: setup dataset browser repro test test-slow lint bench verify exp exp-show search-cluster lock clean
+.PHONY: setup dataset browser repro test test-slow lint bench mutate verify exp exp-show search-cluster lock clean
 
 # Exactly the pinned packages (requirements.lock); the venv is rebuilt whenever the lock changes.
 $(BIN)/activate: requirements.lock
@@ -61,6 +61,10 @@ lint: setup
 bench: setup
 	$(RUN) python -m bench.scratch_epoch
 
+# Mutation testing, a report like a bench (not in CI): the survivors, then `mutation score S %`.
+mutate: setup
+	$(RUN) python -m bench.mutation
+
 # Rerun every stage (no cache): the committed outputs must come back byte for byte (dvc.lock
 # holds every output's hash, so git sees no change) and DVC must find the workspace up to date.
 verify: setup
@@ -96,4 +100,4 @@ lock: setup
 	mv requirements.lock.new requirements.lock
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache timings
+	rm -rf $(VENV) .pytest_cache .ruff_cache timings mutants

@@ -12,148 +12,16 @@ per item).
 
 import fmnist_mlp.core.startup  # noqa: F401  (first: the numeric profile before numpy)
 
-import shutil
 from pathlib import Path
 
 from fmnist_mlp.core import runner
-from fmnist_mlp.core.data import NUM_CLASSES
-from fmnist_mlp.core.errors import DataError
-from fmnist_mlp.core.grid import (
-    AXES,
-    SearchConfig,
-    checkpoint_name,
-    divergence,
-    expand_grid,
-)
-from fmnist_mlp.core.params import load_section
-from fmnist_mlp.selection import figure
-from fmnist_mlp.selection.ranking import (
-    LABELS,
-    at_chance,
-    compare,
-    configurations,
-    label,
-    overlay,
-    rank,
-    read_item,
-    select_best,
-    varying,
-)
-
-RESULT_COLUMNS = ("label", *AXES, "epochs", "val_accuracy", "std", "ci95", "val_loss",
-                  "p_vs_best", "distinguishable", "val_accuracy_seeds")
-
-
-def warn_stale(root: Path, names: set[str]) -> None:
-    stale = sorted({p.name for p in root.iterdir()} - names) if root.is_dir() else []
-    if stale:
-        runner.log("select", f"warning: {root} also holds {len(stale)} item(s) not in the grid "
-                             f"({', '.join(stale)}): not read, but part of this stage's dependency "
-                             f"hash; remove them for a dvc.lock like a fresh clone's")
-
-
-def alive(rows: list[dict]) -> list[dict]:
-    """``rows`` without the configurations no better than chance (named), or DataError if that
-    leaves none."""
-    dead = at_chance(rows)
-    if dead and len(dead) == len(rows):
-        raise DataError(f"every configuration is no better than chance (val accuracy "
-                        f"{max(r['val_accuracy'] for r in rows):.4f} at best, chance is "
-                        f"1/{NUM_CLASSES}), nothing to select; check search.learning_rate (too "
-                        f"high kills the units, too low learns nothing) and search.epochs")
-    if dead:
-        runner.log("select", f"left out {len(dead)} configuration(s) no better than chance "
-                             f"(1/{NUM_CLASSES}): " + "; ".join(
-                                 f"{r['item']} at {r['epochs']} epochs (val accuracy "
-                                 f"{r['val_accuracy']:.4f})" for r in dead))
-    return [r for r in rows if r not in dead]
-
-
-def verdict(runner_up: dict | None, alpha: float, seeds: int) -> str:
-    """The winner against the runner-up, in words."""
-    if runner_up is None:
-        return "the only configuration"
-    if seeds < 2:
-        return "one seed: no test; rerun with more search.seeds"
-    word = "distinguishable from" if runner_up["distinguishable"] else "not distinguishable from"
-    return (f"{word} the runner-up ({runner_up['label']}): paired t-test over {seeds} seeds, "
-            f"p = {runner_up['p_vs_best']:.3g}, alpha {alpha:g}")
+from fmnist_mlp.selection.select import select
 
 
 def main(search_root: Path, curves_root: Path, metrics_json: Path, report_json: Path,
          results_csv: Path, results_png: Path, best_dir: Path, overlay_csv: Path) -> None:
-    cfg = load_section(SearchConfig)
-    grid = expand_grid(cfg)
-    items = [read_item(search_root / t.name, t, cfg.epochs, cfg.seeds) for t in grid]
-    warn_stale(search_root, {t.name for t in grid})
-    warn_stale(curves_root, {f"{t.name}.csv" for t in grid})
-    diverged = [divergence(item["trial"], item["diverged"]) for item in items if item["diverged"]]
-    if len(diverged) == len(items):
-        raise DataError(f"every item diverged, nothing to select: {'; '.join(diverged)}; "
-                        f"lower search.learning_rate")
-    if diverged:
-        runner.log("select", f"left out {len(diverged)} item(s) with a diverged seed: "
-                             f"{'; '.join(diverged)}")
-    shown = varying(cfg)
-    grid_rows = alive(configurations(items, shown))
-    rows = compare(grid_rows, select_best(grid_rows), cfg.alpha)  # grid order
-    best, *others = rank(rows)  # stable: the same winner as select_best
-    runner_up = others[0] if others else None
-    kept = {(r["item"], r["epochs"]) for r in grid_rows}  # the seed's protocol: the same ones
-    single = select_best([r for r in configurations(items, shown, seeds=cfg.seeds[:1])
-                          if (r["item"], r["epochs"]) in kept])
-    constant = label({k: getattr(cfg, k)[0] for k in LABELS},
-                     tuple(k for k in LABELS if k not in shown))
-    said = verdict(runner_up, cfg.alpha, len(cfg.seeds))
-    leaders = list(dict.fromkeys(r["item"] for r in (best, *others)))  # items by best rank
-    curves = overlay(curves_root, grid, tuple(k for k in shown if k != "epochs"), leaders)
-    with runner.outputs(metrics_json, report_json, results_csv, results_png, best_dir,
-                        overlay_csv):
-        runner.write_csv(overlay_csv, curves, ("epoch", "item", "rank", "val_accuracy"))
-        best_dir.mkdir(parents=True, exist_ok=True)
-        for seed in cfg.seeds:
-            shutil.copyfile(search_root / best["item"] / checkpoint_name(seed, best["epochs"]),
-                            best_dir / f"model_seed{seed}.keras")
-        shutil.copyfile(curves_root / f"{best['item']}.csv", best_dir / "history.csv")
-        chosen = {k: best[k] for k in (*AXES, "epochs")}
-        runner.write_json(best_dir / "config.json", {**chosen, "seeds": list(cfg.seeds)})
-        runner.write_json(metrics_json, {
-            "val_accuracy": best["val_accuracy"], "accuracy_std": best["std"],
-            "val_loss": best["val_loss"],
-            "p_runner_up": runner_up["p_vs_best"] if runner_up else 1.0,
-            "seed0_val_accuracy": single["val_accuracy"]})
-        runner.write_json(report_json, {
-            "best": {**chosen, "item": best["item"], "label": best["label"],
-                     "val_accuracy_seeds": best["val_accuracy_seeds"], "ci95": best["ci95"]},
-            "runner_up": runner_up and {"label": runner_up["label"],
-                                        "val_accuracy": runner_up["val_accuracy"],
-                                        "std": runner_up["std"],
-                                        "p_vs_best": runner_up["p_vs_best"]},
-            "verdict": said,
-            "not_distinguishable_from_best": [r["label"] for r in others
-                                              if not r["distinguishable"]],
-            "single_seed": {"seed": cfg.seeds[0], "label": single["label"],
-                            "val_accuracy": single["val_accuracy"]},
-            "seeds": list(cfg.seeds), "alpha": cfg.alpha, "configs": len(rows),
-            "items": len(items), "diverged_items": len(diverged)})
-        runner.write_csv(results_csv, [
-            {**{k: r[k] for k in RESULT_COLUMNS[:-1]},
-             "val_accuracy_seeds": " ".join(f"{v:.6g}" for v in r["val_accuracy_seeds"])}
-            for r in rows], RESULT_COLUMNS)
-        ranks = [best, *others]  # rank order for the figure
-        picked = next(i for i, r in enumerate(ranks) if r["label"] == single["label"])
-        figure.ranking(
-            results_png, [r["label"] for r in ranks], [r["val_accuracy"] for r in ranks],
-            "validation accuracy, mean over the seeds with its 95 % interval",
-            f"Keras grid search: {len(rows)} configurations x {len(cfg.seeds)} seeds, best on top"
-            + (f"\n{constant} in all" if len(shown) < len(LABELS) else ""),
-            errors=[r["ci95"] for r in ranks], tied=[not r["distinguishable"] for r in ranks],
-            alpha=cfg.alpha, marked=(picked, f"the single-run protocol's pick (seed "
-                                             f"{cfg.seeds[0]})"))
-    runner.log("select", f"best of {len(rows)} configurations: {best['label']} (val accuracy "
-                         f"{best['val_accuracy']:.4f} +- {best['std']:.4f} over "
-                         f"{len(cfg.seeds)} seeds), {said}; the single-run protocol (seed "
-                         f"{cfg.seeds[0]}) picks {single['label']}")
+    select(search_root, curves_root, metrics_json, report_json, results_csv, results_png,
+           best_dir, overlay_csv)
 
 
 if __name__ == "__main__":

@@ -3,12 +3,11 @@ value a wrong implementation (named in its docstring) would change."""
 
 import json
 import math
-import subprocess
-import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import ROOT, net
+from conftest import net
 from test_search import fake_item
 
 from fmnist_mlp.core.data import CLASS_NAMES
@@ -17,6 +16,7 @@ from fmnist_mlp.core.metrics import classification_report, no_better_than_chance
 from fmnist_mlp.numpy_mlp import gradcheck, landscape
 from fmnist_mlp.numpy_mlp.mlp import evaluate, init_params, layer_slices, loss_and_grad
 from fmnist_mlp.numpy_mlp.sgd import sgd
+from fmnist_mlp.selection.select import select
 
 
 def problem(rng, n=24, sizes=(5, 4, 3), dtype=np.float64):
@@ -185,7 +185,7 @@ def test_off_plane_is_the_distance_over_the_trajectorys_length(rng):
     np.testing.assert_allclose(fit.coords, trajectory[:, :2], atol=1e-15)
 
 
-def test_the_select_stage_ranks_three_known_configurations(tmp_path):
+def test_the_select_stage_ranks_three_known_configurations(tmp_path, monkeypatch):
     """Three fake items whose mean accuracies over 3 seeds rank B > C > A: select picks B, names
     C the runner-up (not the last, A), and writes C's p-value."""
     import yaml
@@ -208,8 +208,8 @@ def test_the_select_stage_ranks_three_known_configurations(tmp_path):
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
     outputs = ["metrics.json", "report.json", "results.csv", "results.png", "best",
                "overlay.csv"]
-    subprocess.run([sys.executable, str(ROOT / "stages/select_best.py"), "models/search",
-                    "plots/search", *outputs], cwd=tmp_path, check=True, capture_output=True)
+    monkeypatch.chdir(tmp_path)  # the stage reads params.yaml where it runs, as under dvc
+    select(Path("models/search"), Path("plots/search"), *map(Path, outputs))
     report = json.loads((tmp_path / "report.json").read_text())
     assert report["best"]["hidden_units"] == 40
     assert report["runner_up"]["label"] == "units 50"
