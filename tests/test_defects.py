@@ -11,11 +11,13 @@ from conftest import net
 from test_search import fake_item
 
 from fmnist_mlp.core.data import CLASS_NAMES
+from fmnist_mlp.core.errors import ConfigError, DataError, DivergenceError, StudyError
 from fmnist_mlp.core.grid import Trial
 from fmnist_mlp.core.metrics import classification_report, no_better_than_chance
 from fmnist_mlp.numpy_mlp import gradcheck, landscape
 from fmnist_mlp.numpy_mlp.mlp import evaluate, init_params, layer_slices, loss_and_grad
 from fmnist_mlp.numpy_mlp.sgd import sgd
+from fmnist_mlp.selection import figure
 from fmnist_mlp.selection.select import select
 
 
@@ -153,6 +155,49 @@ def test_prepare_stratifies_and_normalises(tmp_path):
     np.testing.assert_array_equal(val.X[:, -1], expected.astype(np.float32))
     assert val.X.dtype == np.float32 and val.X.min() == np.float32(-0.5)
     np.testing.assert_array_equal(val.Y.argmax(axis=1), labels[np.round(first).astype(int)])
+    assert val.Y.dtype == np.float32
+    test = splits["test"]  # untouched, in file order
+    np.testing.assert_array_equal(test.X[:, 0], (np.arange(20) / np.float32(255) - np.float32(0.5))
+                                  .astype(np.float32))
+    np.testing.assert_array_equal(test.labels, labels[:20])
+    again = prepare(tmp_path, scale=255.0, offset=-0.5, val_fraction=0.25, seed=3)
+    other = prepare(tmp_path, scale=255.0, offset=-0.5, val_fraction=0.25, seed=4)
+    np.testing.assert_array_equal(again["val"].X, val.X)  # the seed decides the split
+    assert not np.array_equal(other["val"].X, val.X)
+    small = prepare(tmp_path, scale=255.0, offset=-0.5, val_fraction=0.25, seed=3, subset=100)
+    assert len(small["train"].labels) == 75 and len(small["val"].labels) == 25
+
+
+@pytest.mark.parametrize("subset, fraction, error", [
+    (90, 0.2, None),  # leaves 10 out, one of each class
+    (91, 0.2, "prepare.subset: expected at most 90"),
+    (None, 0.1, None),  # 10 for the validation split, 90 for training
+    (100, 0.2, None),  # the whole set: nothing left out to check
+    (None, 0.09, "leaves 9 for the val split"),
+    (None, 0.91, "leaves 9 for the train split"),
+    (None, 0.9, None),
+])
+def test_split_sizes_at_their_limits(subset, fraction, error):
+    """100 images, 10 classes: each split, and what a subset leaves out, needs 10 images."""
+    from fmnist_mlp.dataset.prepare import check_split_sizes
+
+    if error is None:
+        check_split_sizes(100, subset, fraction)
+    else:
+        with pytest.raises(ConfigError, match=error):
+            check_split_sizes(100, subset, fraction)
+
+
+def test_a_label_of_10_is_out_of_range(tmp_path):
+    from fmnist_mlp.dataset.idx import to_idx
+    from fmnist_mlp.dataset.prepare import read_raw
+
+    (tmp_path / "t-images-idx3-ubyte").write_bytes(to_idx(np.zeros((2, 28, 28), np.uint8)))
+    (tmp_path / "t-labels-idx1-ubyte").write_bytes(to_idx(np.array([9, 9], np.uint8)))
+    assert read_raw(tmp_path, "t")[1].tolist() == [9, 9]
+    (tmp_path / "t-labels-idx1-ubyte").write_bytes(to_idx(np.array([9, 10], np.uint8)))
+    with pytest.raises(DataError, match="label 10 out of range"):
+        read_raw(tmp_path, "t")
 
 
 def test_a_non_square_landscape_grid_holds_the_loss_at_its_points(rng):
@@ -185,38 +230,287 @@ def test_off_plane_is_the_distance_over_the_trajectorys_length(rng):
     np.testing.assert_allclose(fit.coords, trajectory[:, :2], atol=1e-15)
 
 
-def test_the_select_stage_ranks_three_known_configurations(tmp_path, monkeypatch):
-    """Three fake items whose mean accuracies over 3 seeds rank B > C > A: select picks B, names
-    C the runner-up (not the last, A), and writes C's p-value."""
+SCORES = {30: [0.80, 0.81, 0.79], 40: [0.86, 0.88, 0.87], 50: [0.84, 0.85, 0.85]}
+OUTPUTS = ("metrics.json", "report.json", "results.csv", "results.png", "out/models/best",
+           "overlay.csv")
+
+
+@pytest.fixture
+def three_items(tmp_path, monkeypatch):
+    """Three fake items (3 layers of 30, 40 or 50 units) whose mean accuracies over 3 seeds rank
+    40 > 50 > 30, their curves and params.yaml, in ``tmp_path``, the working directory."""
     import yaml
 
     trials = [Trial(3, units, 0.05, 64, 0.001, "relu") for units in (30, 40, 50)]
-    scores = {30: [0.80, 0.81, 0.79], 40: [0.86, 0.88, 0.87], 50: [0.84, 0.85, 0.85]}
     models, curves = tmp_path / "models/search", tmp_path / "plots/search"
     curves.mkdir(parents=True)
     for trial in trials:
-        item = fake_item(models, trial, {40: [(s, 0.4) for s in scores[trial.hidden_units]]},
+        item = fake_item(models, trial, {40: [(s, 0.4) for s in SCORES[trial.hidden_units]]},
                          seeds=(0, 1, 2))
         for seed in (0, 1, 2):
-            (item / f"model_seed{seed}_e40.keras").write_bytes(b"model")
+            (item / f"model_seed{seed}_e40.keras").write_bytes(f"model {seed}".encode())
         (curves / f"{trial.name}.csv").write_text("epoch,train_accuracy,val_accuracy\n"
-                                                  "1,0.5,0.5\n")
+                                                  f"1,0.5,0.{trial.hidden_units}\n")
     params = {"search": {"hidden_layers": [3], "hidden_units": [30, 40, 50],
                          "learning_rate": [0.05], "batch_size": [64], "l2": [0.001],
                          "activation": ["relu"], "epochs": [40], "seeds": [0, 1, 2],
                          "alpha": 0.05}}
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
-    outputs = ["metrics.json", "report.json", "results.csv", "results.png", "best",
-               "overlay.csv"]
     monkeypatch.chdir(tmp_path)  # the stage reads params.yaml where it runs, as under dvc
-    select(Path("models/search"), Path("plots/search"), *map(Path, outputs))
-    report = json.loads((tmp_path / "report.json").read_text())
-    assert report["best"]["hidden_units"] == 40
-    assert report["runner_up"]["label"] == "units 50"
-    metrics = json.loads((tmp_path / "metrics.json").read_text())
-    assert metrics["val_accuracy"] == pytest.approx(0.87)
+    return tmp_path
+
+
+def run_select():
+    select(Path("models/search"), Path("plots/search"), *map(Path, OUTPUTS))
+
+
+def test_the_select_stage_ranks_three_known_configurations(three_items):
+    """select picks 40 units, names 50 the runner-up (not the last, 30), and writes every
+    output's every field: the report, the metrics, the table, the overlay and the best model's
+    files (a key, a value, a seed or a file mixed up changes one of them)."""
     from scipy import stats
 
-    p = stats.ttest_rel(scores[40], scores[50]).pvalue  # 0.0198: B against C over the seeds
+    run_select()
+    p = stats.ttest_rel(SCORES[40], SCORES[50]).pvalue  # 0.0198: best against runner-up
+    p30 = stats.ttest_rel(SCORES[40], SCORES[30]).pvalue
+    metrics = json.loads(Path("metrics.json").read_text())
+    assert metrics.keys() == {"val_accuracy", "accuracy_std", "val_loss", "p_runner_up",
+                              "seed0_val_accuracy"}
+    assert metrics["val_accuracy"] == pytest.approx(0.87)
+    assert metrics["accuracy_std"] == pytest.approx(np.std(SCORES[40], ddof=1), rel=1e-5)
+    assert metrics["val_loss"] == pytest.approx(0.4)
     assert math.isclose(metrics["p_runner_up"], p, rel_tol=1e-5)
-    assert metrics["p_runner_up"] == report["runner_up"]["p_vs_best"]
+    assert metrics["seed0_val_accuracy"] == pytest.approx(0.86)  # seed 0: 40 units best too
+    report = json.loads(Path("report.json").read_text())
+    assert report["best"] == {
+        "hidden_layers": 3, "hidden_units": 40, "learning_rate": 0.05, "batch_size": 64,
+        "l2": 0.001, "activation": "relu", "epochs": 40,
+        "item": "layers3-units40-lr0.05-batch64-l2_0.001-relu", "label": "units 40",
+        "val_accuracy_seeds": pytest.approx(SCORES[40]), "ci95": pytest.approx(
+            stats.t.ppf(0.975, 2) * np.std(SCORES[40], ddof=1) / math.sqrt(3), rel=1e-5)}
+    assert report["runner_up"] == {"label": "units 50", "val_accuracy": pytest.approx(0.84667,
+                                   rel=1e-4), "std": pytest.approx(np.std(SCORES[50], ddof=1),
+                                   rel=1e-5), "p_vs_best": pytest.approx(p, rel=1e-5)}
+    assert report["verdict"] == (f"distinguishable from the runner-up (units 50): paired t-test "
+                                 f"over 3 seeds, p = {p:.3g}, alpha 0.05")
+    assert report["not_distinguishable_from_best"] == []
+    assert report["single_seed"] == {"seed": 0, "label": "units 40",
+                                     "val_accuracy": pytest.approx(0.86)}
+    assert {k: report[k] for k in ("seeds", "alpha", "configs", "items", "diverged_items")} == {
+        "seeds": [0, 1, 2], "alpha": 0.05, "configs": 3, "items": 3, "diverged_items": 0}
+    rows = Path("results.csv").read_text().splitlines()
+    assert rows[0] == ("label,hidden_layers,hidden_units,learning_rate,batch_size,l2,activation,"
+                       "epochs,val_accuracy,std,ci95,val_loss,p_vs_best,distinguishable,"
+                       "val_accuracy_seeds")
+    assert [r.split(",")[0] for r in rows[1:]] == ["units 30", "units 40", "units 50"]  # grid
+    assert rows[1].endswith(f",{p30:.6g},True,0.8 0.81 0.79")
+    assert rows[2].endswith(",1.0,False,0.86 0.88 0.87")  # the best against itself
+    best = Path(OUTPUTS[4])
+    assert sorted(f.name for f in best.iterdir()) == [
+        "config.json", "history.csv", "model_seed0.keras", "model_seed1.keras",
+        "model_seed2.keras"]
+    assert [(best / f"model_seed{s}.keras").read_bytes() for s in (0, 1, 2)] == [
+        b"model 0", b"model 1", b"model 2"]
+    assert (best / "history.csv").read_text().endswith("1,0.5,0.40\n")
+    assert json.loads((best / "config.json").read_text()) == {
+        "hidden_layers": 3, "hidden_units": 40, "learning_rate": 0.05, "batch_size": 64,
+        "l2": 0.001, "activation": "relu", "epochs": 40, "seeds": [0, 1, 2]}
+    assert Path("overlay.csv").read_text().splitlines() == [
+        "epoch,item,rank,val_accuracy", "1,units 40,1,0.4", "1,units 50,2,0.5",
+        "1,units 30,3,0.3"]
+
+
+def test_the_select_stage_draws_the_ranking_it_writes(three_items, monkeypatch):
+    """The ranking figure gets the configurations best first, their intervals, which are tied
+    with the best, alpha and the single-run pick."""
+    drawn = {}
+    monkeypatch.setattr(figure, "ranking", lambda path, labels, values, xlabel, title, **kw:
+                        drawn.update(path=path, labels=labels, values=values, xlabel=xlabel,
+                                     title=title, **kw))
+    run_select()
+    report = json.loads(Path("report.json").read_text())
+    assert drawn["path"] == Path("results.png")
+    assert drawn["labels"] == ["units 40", "units 50", "units 30"]
+    assert drawn["values"] == pytest.approx([0.87, 0.84667, 0.8], rel=1e-4)
+    assert drawn["errors"][0] == pytest.approx(report["best"]["ci95"])
+    assert drawn["tied"] == [True, False, False]  # the best is not distinguishable from itself
+    assert drawn["alpha"] == 0.05
+    assert drawn["marked"] == (0, "the single-run protocol's pick (seed 0)")
+    assert drawn["xlabel"] == "validation accuracy, mean over the seeds with its 95 % interval"
+    assert drawn["title"] == ("Keras grid search: 3 configurations x 3 seeds, best on top\n"
+                              "layers 3, lr 0.05, batch 64, l2 0.001, relu, epochs 40 in all")
+
+
+def test_a_failed_select_leaves_no_output_and_a_rerun_writes_the_same(three_items, monkeypatch):
+    """The figure failing last: every output removed, none partial; run twice, the same bytes."""
+    def fail(path, *args, **kwargs):
+        Path(path).write_bytes(b"partial")
+        raise OSError(28, "No space left on device", str(path))
+
+    run_select()
+    first = {name: Path(name).read_bytes() for name in OUTPUTS if Path(name).is_file()}
+    run_select()  # over its own outputs, as a user rerunning it by hand
+    assert {name: Path(name).read_bytes() for name in first} == first
+    monkeypatch.setattr(figure, "ranking", fail)
+    with pytest.raises(StudyError, match="results.png: No space left on device"):
+        run_select()
+    assert [name for name in OUTPUTS if Path(name).exists()] == []
+
+
+@pytest.mark.parametrize("runner_up, seeds, said", [
+    (None, 3, "the only configuration"),
+    ({"label": "b", "distinguishable": True, "p_vs_best": 0.01}, 1,
+     "one seed: no test; rerun with more search.seeds"),
+    ({"label": "b", "distinguishable": True, "p_vs_best": 0.01}, 2,
+     "distinguishable from the runner-up (b): paired t-test over 2 seeds, p = 0.01, alpha 0.05"),
+    ({"label": "b", "distinguishable": False, "p_vs_best": 0.2}, 3,
+     "not distinguishable from the runner-up (b): paired t-test over 3 seeds, p = 0.2, "
+     "alpha 0.05"),
+])
+def test_the_verdict_in_words(runner_up, seeds, said):
+    from fmnist_mlp.selection.select import verdict
+
+    assert verdict(runner_up, 0.05, seeds) == said
+
+
+def test_configurations_at_chance_are_left_out_and_all_at_chance_is_an_error(capsys):
+    from fmnist_mlp.selection.select import alive
+
+    rows = [{"item": f"i{k}", "epochs": 5, "val_accuracy": acc, "val_examples": 1000}
+            for k, acc in enumerate((0.85, 0.1, 0.5))]
+    assert alive(rows) == [rows[0], rows[2]]
+    assert "left out 1 configuration(s) no better than chance (1/10): i1 at 5 epochs" in \
+        capsys.readouterr().err
+    assert alive(rows[::2]) == rows[::2] and capsys.readouterr().err == ""
+    with pytest.raises(DataError, match="every configuration is no better than chance"):
+        alive([rows[1]])
+
+
+def test_items_outside_the_grid_are_named(tmp_path, capsys):
+    from fmnist_mlp.selection.select import warn_stale
+
+    (tmp_path / "a").mkdir()
+    (tmp_path / "old").mkdir()
+    warn_stale(tmp_path, {"a"})
+    assert f"{tmp_path} also holds 1 item(s) not in the grid (old)" in capsys.readouterr().err
+    warn_stale(tmp_path, {"a", "old"})
+    warn_stale(tmp_path / "missing", {"a"})
+    assert capsys.readouterr().err == ""
+
+
+def test_two_seeds_have_a_spread_and_a_test():
+    """n = 2 is the smallest sample with a standard deviation and a paired t-test."""
+    from scipy import stats
+
+    from fmnist_mlp.selection.stats import paired_p, summary
+
+    s = summary([0.8, 0.9])
+    assert s == {"mean": pytest.approx(0.85), "std": pytest.approx(0.0707107, rel=1e-5),
+                 "ci95": pytest.approx(12.706205 * 0.0707107 / math.sqrt(2), rel=1e-5), "n": 2}
+    assert summary([0.8]) == {"mean": 0.8, "std": 0.0, "ci95": 0.0, "n": 1}
+    a, b = [0.8, 0.9], [0.7, 0.85]
+    assert paired_p(a, b) == pytest.approx(stats.ttest_rel(a, b).pvalue)
+    assert paired_p([0.8], [0.7]) == 1.0
+    assert paired_p([0.5, 0.75], [0.25, 0.5]) == 0.0 and paired_p(a, a) == 1.0
+
+
+def test_the_test_loss_is_the_mean_negative_log_probability_of_the_label():
+    log_probs = np.log(np.array([[0.5, 0.25, 0.25], [0.1, 0.8, 0.1]]))  # (2, 3)
+    report = classification_report(log_probs, np.array([0, 2]))
+    assert report["test_loss"] == pytest.approx((np.log(2) + np.log(10)) / 2)
+    assert report["test_accuracy"] == 0.5
+
+
+def test_an_accuracy_exactly_at_the_chance_threshold_is_chance():
+    limit = 0.1 + 3.0 * np.sqrt(0.1 * 0.9 / 1000)
+    assert no_better_than_chance(limit, 1000, 10)
+    assert not no_better_than_chance(np.nextafter(limit, 1), 1000, 10)
+
+
+def test_the_history_holds_each_epochs_figures_and_float32_stays_float32(rng):
+    """Each history row is evaluate() at the trajectory's epoch snapshot; with float32 data the
+    arithmetic is float32: the first step is theta - lr * grad in float32, bit for bit."""
+    spec = net((5, 4, 3))
+    X, Y = problem(rng, n=24)
+    Xv, Yv = problem(rng, n=10)
+    theta = init_params(spec, rng)
+    res = sgd(theta, X, Y, spec, epochs=2, batch_size=8, learning_rate=0.1, l2=0.0,
+              rng=np.random.default_rng(0), val=(Xv, Yv), progress=False)
+    assert [r["epoch"] for r in res.history.rows()] == [1, 2]
+    for row, snapshot in zip(res.history.rows(), res.trajectory[1:]):
+        assert (row["train_loss"], row["train_accuracy"]) == evaluate(snapshot, X, Y, spec)
+        assert (row["val_loss"], row["val_accuracy"]) == evaluate(snapshot, Xv, Yv, spec)
+    X32, Y32 = X.astype(np.float32), Y.astype(np.float32)
+    one = sgd(theta, X32, Y, spec, epochs=1, batch_size=24, learning_rate=0.1, l2=0.0,
+              rng=np.random.default_rng(0), progress=False)
+    order = np.random.default_rng(0).permutation(24)
+    _, grad = loss_and_grad(theta.astype(np.float32), X32[order], Y32[order], spec, 0.0)
+    assert grad.dtype == np.float32
+    np.testing.assert_array_equal(one.theta, theta.astype(np.float32) - np.float32(0.1) * grad)
+
+
+def test_divergence_names_the_epoch_the_step_and_the_learning_rate(rng):
+    spec = net((5, 4, 3))
+    X, Y = problem(rng, n=24)
+    theta = init_params(spec, rng)
+    with pytest.raises(DivergenceError, match=r"at epoch 1, step 2 \(learning_rate=1e\+300\)"):
+        sgd(theta, X, Y, spec, epochs=1, batch_size=12, learning_rate=1e300, l2=0.0,
+            rng=np.random.default_rng(0), progress=False)
+    with pytest.raises(DivergenceError, match=r"at epoch 1, step 1 \(learning_rate=1e\+300\)"):
+        sgd(theta, X, Y, spec, epochs=1, batch_size=24, learning_rate=1e300, l2=0.0,
+            rng=np.random.default_rng(0), progress=False)  # the one step's update diverges
+
+
+def test_the_plane_explains_the_variance_it_holds(rng):
+    """A trajectory moving in the first three coordinates: the PCA plane's explained shares are
+    its two principal axes' variances over the total, and the default centre is the mean."""
+    spec = net((2, 2, 2))
+    trajectory = np.zeros((5, spec.num_params))  # (5, 12)
+    trajectory[:, 0] = [0, 4, 8, 12, 16]
+    trajectory[:, 1] = [0, 1, -1, 1, -1]
+    trajectory[:, 2] = [0, 0.1, 0, -0.1, 0]
+    plane = landscape.fit_plane(trajectory, spec)
+    dev = trajectory - trajectory.mean(axis=0)
+    total = (dev ** 2).sum()
+    s = np.linalg.svd(dev, compute_uv=False)  # the principal axes' spreads
+    np.testing.assert_allclose(plane.explained_variance, s[:2] ** 2 / total, rtol=1e-10)
+    np.testing.assert_array_equal(plane.center, trajectory.mean(axis=0))
+    still = landscape.fit_plane(np.zeros((3, spec.num_params)), spec)
+    assert still.explained_variance.tolist() == [0.0, 0.0]
+
+
+def test_filter_directions_come_from_the_last_point_and_a_fixed_seed(rng):
+    spec = net((2, 3, 2))
+    trajectory = rng.normal(size=(4, spec.num_params))  # (4, P)
+    plane = landscape.fit_plane(trajectory, spec, center="last", directions="filter")
+    expected = landscape.filter_normalised_directions(trajectory[-1], spec,
+                                                      np.random.default_rng(0))
+    np.testing.assert_array_equal(plane.directions, expected)
+    np.testing.assert_array_equal(plane.center, trajectory[-1])
+
+
+def test_off_plane_of_a_short_or_still_trajectory(rng):
+    """A trajectory half a unit long, 0.1 off the plane at its end: 0.1 / 0.5; one that does
+    not move: its distances as they are (0), not 0 / 0."""
+    spec = net((2, 2, 2))
+    X, Y = problem(rng, sizes=(2, 2, 2))
+    plane = landscape.Plane(np.zeros(12), np.eye(12)[:2], np.ones(2))
+    short = np.zeros((2, 12))
+    short[1, 0], short[1, 2] = np.sqrt(0.24), 0.1  # length sqrt(0.24 + 0.01) = 0.5
+    np.testing.assert_allclose(landscape.trajectory_fit(plane, short, spec, X, Y).off_plane,
+                               [0, 0.2], atol=1e-12)
+    still = landscape.trajectory_fit(plane, np.zeros((3, 12)), spec, X, Y).off_plane
+    assert still.tolist() == [0.0, 0.0, 0.0]
+
+
+def test_the_overlay_ranks_the_leaders_and_puts_the_rest_after(tmp_path):
+    from fmnist_mlp.selection.ranking import overlay
+
+    trials = [Trial(1, units, 0.05, 64, 0.001, "relu") for units in (8, 9, 10)]
+    for trial in trials:
+        (tmp_path / f"{trial.name}.csv").write_text(
+            f"epoch,val_accuracy\n1,0.{trial.hidden_units}\n")
+    rows = overlay(tmp_path, trials, ("hidden_units",), [trials[2].name])
+    assert rows == [{"epoch": 1, "item": "units 10", "rank": 1, "val_accuracy": 0.1},
+                    {"epoch": 1, "item": "units 8", "rank": 2, "val_accuracy": 0.8},
+                    {"epoch": 1, "item": "units 9", "rank": 2, "val_accuracy": 0.9}]
