@@ -514,3 +514,44 @@ def test_the_overlay_ranks_the_leaders_and_puts_the_rest_after(tmp_path):
     assert rows == [{"epoch": 1, "item": "units 10", "rank": 1, "val_accuracy": 0.1},
                     {"epoch": 1, "item": "units 8", "rank": 2, "val_accuracy": 0.8},
                     {"epoch": 1, "item": "units 9", "rank": 2, "val_accuracy": 0.9}]
+
+
+def test_select_names_the_ties_and_the_diverged_items(three_items, capsys):
+    """50 units within noise of 40 (not distinguishable), a fourth item whose seed 1 diverged:
+    left out and named, counted in the report."""
+    import yaml
+
+    from fmnist_mlp.core.grid import write_item_metrics
+
+    near = {0: [0.87, 0.86, 0.86], 1: [0.4] * 3}
+    runs = {seed: {40: {"val_correct": round(near[0][seed] * 1000), "val_loss": 0.4}}
+            for seed in (0, 1, 2)}
+    write_item_metrics(Path(f"models/search/{Trial(3, 50, 0.05, 64, 0.001, 'relu').name}"
+                            "/metrics.json"), Trial(3, 50, 0.05, 64, 0.001, "relu"), 1000, runs)
+    sick = Trial(3, 60, 0.05, 64, 0.001, "relu")
+    fake_item(Path("models/search"), sick, {40: [(0.5, 0.4)] * 3}, seeds=(0, 1, 2))
+    write_item_metrics(Path(f"models/search/{sick.name}/metrics.json"), sick, 1000,
+                       {0: runs[0], 1: {"diverged": {"epoch": 3, "loss": "nan"}}, 2: runs[2]})
+    Path(f"plots/search/{sick.name}.csv").write_text("epoch,val_accuracy\n1,0.1\n")
+    params = yaml.safe_load(Path("params.yaml").read_text())
+    params["search"]["hidden_units"].append(60)
+    Path("params.yaml").write_text(yaml.safe_dump(params))
+    run_select()
+    report = json.loads(Path("report.json").read_text())
+    assert report["not_distinguishable_from_best"] == ["units 50"]
+    assert (report["items"], report["diverged_items"], report["configs"]) == (4, 1, 3)
+    assert report["verdict"].startswith("not distinguishable from the runner-up (units 50)")
+    assert (f"left out 1 item(s) with a diverged seed: {sick.name} (seed 1: loss nan at epoch "
+            f"3)") in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("correct, valid", [(0, True), (10, True), (11, False), (-1, False)])
+def test_a_count_of_correct_predictions_runs_from_0_to_the_examples(correct, valid):
+    from fmnist_mlp.selection.ranking import figures_at
+
+    if valid:
+        assert figures_at({"val_correct": correct, "val_loss": 1.5}, 10) == {
+            "val_correct": correct, "val_accuracy": correct / 10, "val_loss": 1.5}
+    else:
+        with pytest.raises(ValueError, match=f"val_correct {correct} is not a count of 0..10"):
+            figures_at({"val_correct": correct, "val_loss": 1.5}, 10)
