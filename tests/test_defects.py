@@ -414,6 +414,7 @@ def test_two_seeds_have_a_spread_and_a_test():
     assert paired_p([0.5, 0.75], [0.25, 0.5]) == 0.0 and paired_p(a, a) == 1.0
 
 
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")  # empty classes, a still trajectory
 def test_the_test_loss_is_the_mean_negative_log_probability_of_the_label():
     log_probs = np.log(np.array([[0.5, 0.25, 0.25], [0.1, 0.8, 0.1]]))  # (2, 3)
     report = classification_report(log_probs, np.array([0, 2]))
@@ -461,6 +462,7 @@ def test_divergence_names_the_epoch_the_step_and_the_learning_rate(rng):
             rng=np.random.default_rng(0), progress=False)  # the one step's update diverges
 
 
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")  # empty classes, a still trajectory
 def test_the_plane_explains_the_variance_it_holds(rng):
     """A trajectory moving in the first three coordinates: the PCA plane's explained shares are
     its two principal axes' variances over the total, and the default centre is the mean."""

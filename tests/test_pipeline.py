@@ -56,6 +56,7 @@ HOSTILE = {  # an outer environment asking for other code paths than the numeric
 }
 
 
+@pytest.mark.slow  # a full pipeline run (30-50 s): CI's second lane
 def test_every_stage_rerun_gives_the_same_bytes_and_no_tensorflow_log_line(small_pipeline,
                                                                              small_copy):
     """Forced rerun of every stage, under an environment that asks for other kernels and thread
@@ -73,6 +74,7 @@ def test_every_stage_rerun_gives_the_same_bytes_and_no_tensorflow_log_line(small
 ONE_ITEM = {"hidden_layers": [1]}  # a search change with one new item to train, not two
 
 
+@pytest.mark.slow  # a full pipeline run (30-50 s): CI's second lane
 def test_tanh_networks_run_end_to_end(small_pipeline, small_copy):
     """The activation is one param per model: a tanh scratch model (gradient check, SGD,
     evaluation, landscape) and a tanh search item, through DVC; then relu again, with the tanh
@@ -107,6 +109,7 @@ def test_tanh_networks_run_end_to_end(small_pipeline, small_copy):
     assert lock == yaml.safe_load((small_pipeline / "dvc.lock").read_text())["stages"]
 
 
+@pytest.mark.slow  # a full pipeline run (30-50 s): CI's second lane
 def test_adding_a_grid_value_runs_only_the_new_items(small_copy):
     """Then the old grid again: its items are up to date, select warns of the 2 left behind."""
     original = set_params(small_copy, search={"batch_size": [256, 512]})
