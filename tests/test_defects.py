@@ -477,6 +477,8 @@ def test_the_plane_explains_the_variance_it_holds(rng):
     s = np.linalg.svd(dev, compute_uv=False)  # the principal axes' spreads
     np.testing.assert_allclose(plane.explained_variance, s[:2] ** 2 / total, rtol=1e-10)
     np.testing.assert_array_equal(plane.center, trajectory.mean(axis=0))
+    small = landscape.fit_plane(trajectory / 100, spec)  # a total squared deviation below 1
+    np.testing.assert_allclose(small.explained_variance, plane.explained_variance, rtol=1e-10)
     still = landscape.fit_plane(np.zeros((3, spec.num_params)), spec)
     assert still.explained_variance.tolist() == [0.0, 0.0]
 
@@ -512,6 +514,7 @@ def test_the_overlay_ranks_the_leaders_and_puts_the_rest_after(tmp_path):
     for trial in trials:
         (tmp_path / f"{trial.name}.csv").write_text(
             f"epoch,val_accuracy\n1,0.{trial.hidden_units}\n")
+    assert [r["item"] for r in overlay(tmp_path, trials, (), [])] == [t.name for t in trials]
     rows = overlay(tmp_path, trials, ("hidden_units",), [trials[2].name])
     assert rows == [{"epoch": 1, "item": "units 10", "rank": 1, "val_accuracy": 0.1},
                     {"epoch": 1, "item": "units 8", "rank": 2, "val_accuracy": 0.8},
@@ -530,13 +533,13 @@ def test_select_names_the_ties_and_the_diverged_items(three_items, capsys):
             for seed in (0, 1, 2)}
     write_item_metrics(Path(f"models/search/{Trial(3, 50, 0.05, 64, 0.001, 'relu').name}"
                             "/metrics.json"), Trial(3, 50, 0.05, 64, 0.001, "relu"), 1000, runs)
-    sick = Trial(3, 60, 0.05, 64, 0.001, "relu")
+    sick = Trial(3, 35, 0.05, 64, 0.001, "relu")  # in the middle of the grid: 30, 35, 40, 50
     fake_item(Path("models/search"), sick, {40: [(0.5, 0.4)] * 3}, seeds=(0, 1, 2))
     write_item_metrics(Path(f"models/search/{sick.name}/metrics.json"), sick, 1000,
                        {0: runs[0], 1: {"diverged": {"epoch": 3, "loss": "nan"}}, 2: runs[2]})
     Path(f"plots/search/{sick.name}.csv").write_text("epoch,val_accuracy\n1,0.1\n")
     params = yaml.safe_load(Path("params.yaml").read_text())
-    params["search"]["hidden_units"].append(60)
+    params["search"]["hidden_units"] = [30, 35, 40, 50]
     Path("params.yaml").write_text(yaml.safe_dump(params))
     run_select()
     report = json.loads(Path("report.json").read_text())
@@ -557,3 +560,101 @@ def test_a_count_of_correct_predictions_runs_from_0_to_the_examples(correct, val
     else:
         with pytest.raises(ValueError, match=f"val_correct {correct} is not a count of 0..10"):
             figures_at({"val_correct": correct, "val_loss": 1.5}, 10)
+
+
+def test_a_subset_is_a_seeded_stratified_sample(tmp_path):
+    """prepare.subset 100 of 200 images (20 a class): 10 of each class, the same for the same
+    seed and not for another; the split after it takes val_fraction of it (0.2 here, not
+    scikit-learn's default 0.25); a subset of every image is no subset; one that leaves fewer
+    than 10 out is refused in one line."""
+    from fmnist_mlp.dataset.idx import to_idx
+    from fmnist_mlp.dataset.prepare import prepare
+
+    labels = np.repeat(np.arange(10, dtype=np.uint8), 20)  # (200,)
+    images = np.zeros((200, 28, 28), np.uint8)
+    images[:, 0, 0] = np.arange(200)  # each image's index
+    for prefix in ("train", "t10k"):
+        (tmp_path / f"{prefix}-images-idx3-ubyte").write_bytes(to_idx(images))
+        (tmp_path / f"{prefix}-labels-idx1-ubyte").write_bytes(to_idx(labels))
+
+    def drawn(seed, subset):
+        s = prepare(tmp_path, scale=1.0, offset=0.0, val_fraction=0.2, seed=seed, subset=subset)
+        return s, np.sort(np.concatenate([s["train"].X[:, 0], s["val"].X[:, 0]]).astype(int))
+
+    splits, kept = drawn(3, 100)
+    assert len(kept) == 100 and len(splits["val"].labels) == 20
+    assert np.bincount(labels[kept], minlength=10).tolist() == [10] * 10
+    np.testing.assert_array_equal(drawn(3, 100)[1], kept)
+    assert not np.array_equal(drawn(4, 100)[1], kept)
+    whole, everything = drawn(3, 200)
+    np.testing.assert_array_equal(everything, np.arange(200))
+    assert len(whole["val"].labels) == 40
+    with pytest.raises(ConfigError, match="prepare.subset: expected at most 190"):
+        drawn(3, 195)
+
+
+def test_float32_data_are_validated_in_float32(rng):
+    """With float32 data the validation figures are float32 arithmetic too, as training is."""
+    spec = net((5, 4, 3))
+    X, Y = (a.astype(np.float32) for a in problem(rng, n=24))
+    Xv, Yv = (a.astype(np.float32) for a in problem(rng, n=40))
+    res = sgd(init_params(spec, rng), X, Y, spec, epochs=1, batch_size=8, learning_rate=0.1,
+              l2=0.0, rng=np.random.default_rng(0), val=(Xv, Yv), progress=False)
+    theta = res.theta.astype(np.float32)  # float32 values, returned in float64
+    assert (res.history.val_loss[0], res.history.val_accuracy[0]) == evaluate(theta, Xv, Yv, spec)
+
+
+def test_a_grids_check_asks_the_disk_where_the_outputs_go(tmp_path, monkeypatch):
+    import shutil
+    from collections import namedtuple
+
+    from fmnist_mlp.core.grid import SearchConfig, check_disk, expand_grid
+
+    usage, asked = namedtuple("usage", "total used free"), []
+
+    def disk_usage(path):
+        assert Path(path).is_dir(), path
+        asked.append(Path(path))
+        return usage(0, 0, 2**40)
+
+    monkeypatch.setattr(shutil, "disk_usage", disk_usage)
+    cfg = SearchConfig.from_dict({"hidden_layers": [1], "hidden_units": [8],
+                                  "learning_rate": [0.1], "batch_size": [32], "l2": [0.0],
+                                  "activation": ["relu"], "epochs": [1], "seeds": [0],
+                                  "alpha": 0.05})
+    check_disk(cfg, expand_grid(cfg), tmp_path / "models" / "search")
+    assert asked == [tmp_path]
+
+
+def test_an_items_metrics_keep_every_digit(tmp_path):
+    from fmnist_mlp.core.grid import write_item_metrics
+
+    trial = Trial(1, 8, 0.1, 32, 0.0, "relu")
+    write_item_metrics(tmp_path / "m.json", trial, 7, {0: {1: {"val_correct": 3,
+                                                               "val_loss": 0.123456789012}}})
+    saved = json.loads((tmp_path / "m.json").read_text())
+    assert saved["seeds"]["0"]["epochs"]["1"] == {"val_correct": 3, "val_loss": 0.123456789012}
+
+
+@pytest.mark.parametrize("examples, valid", [(1, True), (0, False)])
+def test_an_item_with_one_validation_example_is_read(tmp_path, examples, valid):
+    from fmnist_mlp.core.grid import write_item_metrics
+    from fmnist_mlp.selection.ranking import read_item
+
+    trial = Trial(1, 8, 0.1, 32, 0.0, "relu")
+    (tmp_path / trial.name).mkdir()
+    write_item_metrics(tmp_path / trial.name / "metrics.json", trial, examples,
+                       {0: {1: {"val_correct": examples, "val_loss": 0.5}}})
+    if valid:
+        item = read_item(tmp_path / trial.name, trial, (1,), (0,))
+        assert item["seeds"][0][1]["val_accuracy"] == 1.0
+    else:
+        with pytest.raises(DataError):
+            read_item(tmp_path / trial.name, trial, (1,), (0,))
+
+
+def test_the_gradient_check_counts_the_parameters(rng):
+    spec = net((5, 4, 3))
+    X, Y = problem(rng, n=6)
+    result = gradcheck.check_gradient(init_params(spec, rng), X, Y, spec, l2=0.0)
+    assert result.num_params == spec.num_params == 5 * 4 + 4 + 4 * 3 + 3

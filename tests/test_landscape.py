@@ -21,7 +21,8 @@ def toy_data(rng, sizes, n=40):
 
 @pytest.mark.parametrize("activation", ACTIVATION_NAMES)
 @pytest.mark.parametrize("sizes", [(5, 3), (6, 4, 3), (7, 9, 5, 4), (4, 3, 6, 2, 5),
-                                   (5, 9, 9, 10)])  # last: a hidden and the output array alike
+                                   (5, 9, 9, 10), (4, 3, 3, 3, 3, 3, 2)])
+# (5, 9, 9, 10): a hidden and the output array alike; the last: five hidden layers alike
 def test_fast_evaluator_equals_naive(rng, sizes, activation):
     """The tiled evaluator against the per-point forward pass, for every activation: the
     activation is the spec's in both (a landscape of a tanh model evaluates tanh)."""
