@@ -594,7 +594,7 @@ def test_a_subset_is_a_seeded_stratified_sample(tmp_path):
 
 
 def test_float32_data_are_validated_in_float32(rng):
-    """With float32 data the validation figures are float32 arithmetic too, as training is."""
+    """With float32 data and labels the history's figures are float32 arithmetic, as training."""
     spec = net((5, 4, 3))
     X, Y = (a.astype(np.float32) for a in problem(rng, n=24))
     Xv, Yv = (a.astype(np.float32) for a in problem(rng, n=40))
@@ -602,6 +602,8 @@ def test_float32_data_are_validated_in_float32(rng):
               l2=0.0, rng=np.random.default_rng(0), val=(Xv, Yv), progress=False)
     theta = res.theta.astype(np.float32)  # float32 values, returned in float64
     assert (res.history.val_loss[0], res.history.val_accuracy[0]) == evaluate(theta, Xv, Yv, spec)
+    assert (res.history.train_loss[0], res.history.train_accuracy[0]) == evaluate(theta, X, Y,
+                                                                                  spec)
 
 
 def test_a_grids_check_asks_the_disk_where_the_outputs_go(tmp_path, monkeypatch):
@@ -658,3 +660,37 @@ def test_the_gradient_check_counts_the_parameters(rng):
     X, Y = problem(rng, n=6)
     result = gradcheck.check_gradient(init_params(spec, rng), X, Y, spec, l2=0.0)
     assert result.num_params == spec.num_params == 5 * 4 + 4 + 4 * 3 + 3
+
+
+def test_relu_is_right_on_its_first_call_and_for_a_bigger_array():
+    """The zeros buffer relu takes the maximum against is made on the first call and grown for a
+    bigger array (a fresh process starts with none)."""
+    from fmnist_mlp.core import spec as spec_module
+
+    spec_module._zeros.clear()
+    relu = net((2, 2, 2)).act.apply
+    for z in (np.array([-1.0, 2.0, -0.5]), np.array([[3.0, -4.0], [-0.0, 0.5]]),
+              np.array([-2.0, 1.0, -3.0, 4.0, 5.0], np.float32)):
+        expected = np.maximum(z, 0)
+        out = relu(z.copy())
+        np.testing.assert_array_equal(out, expected)
+        assert out.dtype == z.dtype
+
+
+def test_a_spec_is_written_with_its_keys_sorted():
+    """The model files hold the spec as JSON; sorted keys keep their bytes whatever the field
+    order."""
+    text = net((5, 4, 3)).to_json()
+    assert list(json.loads(text)) == sorted(json.loads(text))
+
+
+def test_a_grid_of_one_configuration_has_no_runner_up(three_items):
+    import yaml
+
+    params = yaml.safe_load(Path("params.yaml").read_text())
+    params["search"]["hidden_units"] = [40]
+    Path("params.yaml").write_text(yaml.safe_dump(params))
+    run_select()
+    assert json.loads(Path("metrics.json").read_text())["p_runner_up"] == 1.0
+    report = json.loads(Path("report.json").read_text())
+    assert report["runner_up"] is None and report["verdict"] == "the only configuration"
