@@ -133,6 +133,7 @@ BAD_ITEMS = [  # (id, learning rates, select's line, its line once the grid also
 ]
 
 
+@pytest.mark.slow  # two pipeline runs a case (15-25 s): CI's second lane
 @pytest.mark.parametrize("rates, failure, accepted", [case[1:] for case in BAD_ITEMS],
                          ids=[case[0] for case in BAD_ITEMS])
 def test_a_grid_of_bad_items_fails_select_and_one_good_value_recovers(

@@ -530,6 +530,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.scheduler and not args.remote:
         parser.error("--scheduler needs --remote: remote workers send results through it")
     signal.signal(signal.SIGINT, signal.default_int_handler)  # even if the parent ignores it
+    # Dask's INFO lines are not the user's: at shutdown a comm closed under a task logs one,
+    # with a traceback, once LocalCluster's silence_logs has ended
+    logging.getLogger("distributed").setLevel(logging.WARNING)
     if not (Path.cwd() / ".dvc").is_dir():
         parser.error(f"{Path.cwd()} is not a DVC project's root (no .dvc): run it from there")
     try:
