@@ -27,6 +27,14 @@ def problem(rng, n=24, sizes=(5, 4, 3), dtype=np.float64):
     return X, Y
 
 
+def write_raw(raw_dir, prefix, images, labels):
+    """``prefix``'s IDX files (images, labels) as the fetch stage leaves them."""
+    from fmnist_mlp.dataset.idx import to_idx
+
+    (raw_dir / f"{prefix}-images-idx3-ubyte").write_bytes(to_idx(images))
+    (raw_dir / f"{prefix}-labels-idx1-ubyte").write_bytes(to_idx(labels))
+
+
 def test_a_wrong_bias_gradient_is_flagged_for_its_layer_alone(rng, monkeypatch):
     """A gradient correct but for one layer's biases: that layer's error is large, the others'
     tiny (a per-layer slice that leaves the biases out would miss it)."""
@@ -134,7 +142,6 @@ def test_per_class_accuracy_is_recall():
 def test_prepare_stratifies_and_normalises(tmp_path):
     """200 training images, 20 a class, the last pixel holding the label: the validation split
     (a quarter) holds 5 of each class; x / 255 - 0.5 exactly; one-hot rows match the labels."""
-    from fmnist_mlp.dataset.idx import to_idx
     from fmnist_mlp.dataset.prepare import prepare
 
     labels = np.repeat(np.arange(10, dtype=np.uint8), 20)  # (200,) sorted: unstratified fails
@@ -142,8 +149,7 @@ def test_prepare_stratifies_and_normalises(tmp_path):
     images[:, 0, 0] = np.arange(200) % 256
     images[:, 27, 27] = labels
     for prefix, n in (("train", 200), ("t10k", 20)):
-        (tmp_path / f"{prefix}-images-idx3-ubyte").write_bytes(to_idx(images[:n]))
-        (tmp_path / f"{prefix}-labels-idx1-ubyte").write_bytes(to_idx(labels[:n]))
+        write_raw(tmp_path, prefix, images[:n], labels[:n])
     splits = prepare(tmp_path, scale=255.0, offset=-0.5, val_fraction=0.25, seed=3)
     val = splits["val"]
     assert np.bincount(val.labels, minlength=10).tolist() == [5] * 10
@@ -189,13 +195,12 @@ def test_split_sizes_at_their_limits(subset, fraction, error):
 
 
 def test_a_label_of_10_is_out_of_range(tmp_path):
-    from fmnist_mlp.dataset.idx import to_idx
     from fmnist_mlp.dataset.prepare import read_raw
 
-    (tmp_path / "t-images-idx3-ubyte").write_bytes(to_idx(np.zeros((2, 28, 28), np.uint8)))
-    (tmp_path / "t-labels-idx1-ubyte").write_bytes(to_idx(np.array([9, 9], np.uint8)))
+    images = np.zeros((2, 28, 28), np.uint8)
+    write_raw(tmp_path, "t", images, np.array([9, 9], np.uint8))
     assert read_raw(tmp_path, "t")[1].tolist() == [9, 9]
-    (tmp_path / "t-labels-idx1-ubyte").write_bytes(to_idx(np.array([9, 10], np.uint8)))
+    write_raw(tmp_path, "t", images, np.array([9, 10], np.uint8))
     with pytest.raises(DataError, match="label 10 out of range"):
         read_raw(tmp_path, "t")
 
@@ -567,15 +572,13 @@ def test_a_subset_is_a_seeded_stratified_sample(tmp_path):
     seed and not for another; the split after it takes val_fraction of it (0.2 here, not
     scikit-learn's default 0.25); a subset of every image is no subset; one that leaves fewer
     than 10 out is refused in one line."""
-    from fmnist_mlp.dataset.idx import to_idx
     from fmnist_mlp.dataset.prepare import prepare
 
     labels = np.repeat(np.arange(10, dtype=np.uint8), 20)  # (200,)
     images = np.zeros((200, 28, 28), np.uint8)
     images[:, 0, 0] = np.arange(200)  # each image's index
     for prefix in ("train", "t10k"):
-        (tmp_path / f"{prefix}-images-idx3-ubyte").write_bytes(to_idx(images))
-        (tmp_path / f"{prefix}-labels-idx1-ubyte").write_bytes(to_idx(labels))
+        write_raw(tmp_path, prefix, images, labels)
 
     def drawn(seed, subset):
         s = prepare(tmp_path, scale=1.0, offset=0.0, val_fraction=0.2, seed=seed, subset=subset)

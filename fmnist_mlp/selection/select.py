@@ -73,7 +73,7 @@ def verdict(runner_up: dict | None, alpha: float, seeds: int) -> str:
 
 
 def select(search_root: Path, curves_root: Path, metrics_json: Path, report_json: Path,
-         results_csv: Path, results_png: Path, best_dir: Path, overlay_csv: Path) -> None:
+           results_csv: Path, results_png: Path, best_dir: Path, overlay_csv: Path) -> None:
     cfg = load_section(SearchConfig)
     grid = expand_grid(cfg)
     items = [read_item(search_root / t.name, t, cfg.epochs, cfg.seeds) for t in grid]
@@ -146,4 +146,3 @@ def select(search_root: Path, curves_root: Path, metrics_json: Path, report_json
                          f"{best['val_accuracy']:.4f} +- {best['std']:.4f} over "
                          f"{len(cfg.seeds)} seeds), {said}; the single-run protocol (seed "
                          f"{cfg.seeds[0]}) picks {single['label']}")
-
