@@ -25,8 +25,9 @@ dataset:
 		|| echo "make: apt-get install dataset-fashion-mnist failed; fetch will try the mirror"; \
 	else echo "make: not root or no apt-get; fetch will try the mirror"; fi
 
-# `dvc plots show` offline: vega, vega-lite and vega-embed inline in DVC's HTML template.
-$(PLOTS_PAGE): fmnist_mlp/engine/plots_page.py | $(BIN)/activate
+# `dvc plots show` offline: vega, vega-lite and vega-embed (vl-convert-python's bundle) inline
+# in DVC's HTML template.
+$(PLOTS_PAGE): fmnist_mlp/engine/plots_page.py requirements.lock | $(BIN)/activate
 	$(BIN)/python -m fmnist_mlp.engine.plots_page $@
 	$(BIN)/dvc config --local plots.html_template plots_page.html
 

@@ -11,7 +11,8 @@ import sys
 
 import psutil
 import pytest
-from conftest import SMALL, copy_project, needs_dataset, override, private_copy, run_dvc
+from conftest import ROOT, SMALL, copy_project, needs_dataset, override, private_copy, run_dvc
+from dvc.repo import Repo
 
 from fmnist_mlp.engine import repro
 
@@ -94,9 +95,7 @@ def test_both_ways_write_what_a_serial_repro_writes(small_pipeline, tmp_path, wa
     assert code == 0, out
     assert "2 of 2 items done (2 trained, 0 restored from the run-cache)" in out, out
     assert "Running stage 'search@" not in out  # restored here, none retrained
-    serial = (small_pipeline / "dvc.lock").read_text()
-    assert (repo / "dvc.lock").read_text() == repro.settle_lock(
-        serial, repro.plan(repo), repro.settle_lock(serial, [], [])[1])[0]
+    assert (repo / "dvc.lock").read_text() == (small_pipeline / "dvc.lock").read_text()
     assert stale_items(repo) == [] and not (repo / repro.WORKDIR).exists()
     assert sorted(p.name for p in (repo / repro.LOGS).iterdir()) == [
         f"search@{n}-8-0.05-256-0.001-relu.log" for n in (1, 2)]
@@ -321,6 +320,13 @@ def test_workers_are_the_cores_bounded_by_memory_and_items(monkeypatch):
     assert repro.default_jobs(40) == 1  # one core: a plain, serial dvc repro
 
 
+def local_workspace(root):
+    """The local way's workspace of the git repository ``root``, made a DVC project."""
+    run_dvc(root, "init", "-q")
+    with Repo(str(root)) as dvc_repo:
+        return repro.workspace(dvc_repo, repro.fingerprint(root), None, None, [])
+
+
 def test_a_workers_copy_is_the_working_tree_with_its_edits(tmp_path):
     root = tmp_path / "repo"
     root.mkdir()
@@ -337,29 +343,30 @@ def test_a_workers_copy_is_the_working_tree_with_its_edits(tmp_path):
     (root / "data" / "prepared").mkdir(parents=True)
     (root / "data" / "prepared" / "train.npz").write_bytes(b"big")
     assert set(repro.working_tree(root)) == {".gitignore", "tracked.py", "new.py", "big.bin"}
-    dest = repro.workspace(root, repro.fingerprint(root), str(tmp_path / "shared-cache"),
-                           None, None).make("0")
+    dest = local_workspace(root).make("0")
     assert (dest / "tracked.py").read_text() == "edited, not committed\n"
     assert not (dest / "ignored.txt").exists()
     assert os.path.samefile(dest / "big.bin", root / "big.bin")  # linked, not copied
     assert os.path.samefile(dest / "data/prepared/train.npz", root / "data/prepared/train.npz")
     assert not os.path.samefile(dest / "tracked.py", root / "tracked.py")  # DVC may rewrite it
-    assert repro.stale_items(dest) == ([], str(tmp_path / "shared-cache"))  # the shared cache
+    with Repo(str(root)) as here, Repo(str(dest)) as there:  # the shared cache
+        assert there.cache.local_cache_dir == here.cache.local_cache_dir
 
 
-def test_dvc_lock_settles_as_a_serial_repro_leaves_it():
-    """Stages recorded before the run keep their places, new ones follow in DVC's plan order,
-    dead ones go (a renamed matrix item); every stage's lines as they were."""
-    lock = ("schema: '2.0'\nstages:\n  fetch:\n    cmd: python -m stages.fetch data/raw\n"
-            "    outs:\n    - path: data/raw\n  search@3-30-0.05-64-0.001:\n    cmd: old name\n"
-            "  select:\n    cmd: s\n  search@b:\n    cmd: b\n  search@a:\n    cmd: a\n")
-    plan = ["fetch", "search@a", "search@b", "select"]
-    text, dead = repro.settle_lock(lock, plan, ["fetch", "search@3-30-0.05-64-0.001", "select"])
-    assert dead == ["search@3-30-0.05-64-0.001"]
-    assert text == ("schema: '2.0'\nstages:\n  fetch:\n    cmd: python -m stages.fetch data/raw\n"
-                    "    outs:\n    - path: data/raw\n  select:\n    cmd: s\n"
-                    "  search@a:\n    cmd: a\n  search@b:\n    cmd: b\n")
-    assert repro.settle_lock(text, plan, list(repro.recorded(text)[1])) == (text, [])
+def test_the_stages_run_first_are_a_serial_repros_plan_up_to_the_items():
+    """What the engine records in dvc.lock before the items, the items (dvc.yaml's order), then
+    the rest: DVC's plan for a plain `dvc repro`, so that a new lock's order is a serial run's."""
+    from dvc.repo import Repo
+    from dvc.repo.reproduce import collect_stages, get_active_graph, plan_repro
+
+    with Repo(str(ROOT)) as dvc_repo:
+        steps = [stage.addressing for stage in plan_repro(
+            get_active_graph(dvc_repo.index.graph), collect_stages(dvc_repo, ["dvc.yaml"]))]
+        indexed = [stage.addressing for stage in dvc_repo.index.stages]
+    first = repro.upstream(ROOT)
+    items = [name for name in indexed if name.startswith("search@")]
+    assert first == ["fetch", "prepare", "gradcheck", "train_scratch"] and len(items) == 12
+    assert steps[:len(first) + len(items)] == first + items
 
 
 def test_outside_a_dvc_projects_root_nothing_is_written(tmp_path, monkeypatch, capsys):
@@ -376,7 +383,7 @@ def test_a_half_made_workspace_is_made_again(tmp_path):
     (root / "data" / "prepared").mkdir(parents=True)
     subprocess.run(["git", "init", "-q"], cwd=root, check=True)
     (root / "a.py").write_text("the tree\n")
-    way = repro.workspace(root, repro.fingerprint(root), str(tmp_path / "cache"), None, None)
+    way = local_workspace(root)
     half = root / repro.WORKDIR / "0"
     (half / ".dvc").mkdir(parents=True)  # a worker died while writing it
     (half / "stale.py").write_text("left over\n")

@@ -1,64 +1,28 @@
-"""The offline page for `dvc plots show`: checked tarballs, the libraries inline, DVC's slots."""
+"""The offline page for `dvc plots show`: the libraries inline, DVC's slots, nothing fetched.
+(tests/test_pipeline.py draws every plot of it in headless Chromium.)"""
 
-import base64
-import hashlib
-import io
-import tarfile
+import re
 
-import pytest
-
-from fmnist_mlp.core.errors import DataError
 from fmnist_mlp.engine import plots_page
 
 
-def tarball(member: str, text: str) -> bytes:
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
-        data = text.encode()
-        info = tarfile.TarInfo(f"package/{member}")
-        info.size = len(data)
-        tar.addfile(info, io.BytesIO(data))
-    return buffer.getvalue()
-
-
-def integrity(data: bytes) -> str:
-    return "sha512-" + base64.b64encode(hashlib.sha512(data).digest()).decode()
-
-
-def test_library_source_checks_the_tarball_and_escapes_script_ends():
-    data = tarball("build/x.min.js", 'var s = "</script>";')
-    source = plots_page.library_source("x", "1.0.0", "build/x.min.js", integrity(data),
-                                       fetch=lambda url, timeout: data)
-    assert source == 'var s = "<\\/script>";'
-    with pytest.raises(DataError, match="x: the tarball's sha512 is"):
-        plots_page.library_source("x", "1.0.0", "build/x.min.js", integrity(b"other"),
-                                  fetch=lambda url, timeout: data)
-
-
-def test_a_failed_download_names_the_url():
-    def offline(url, timeout):
-        raise OSError("no network")
-
-    with pytest.raises(DataError, match=r"https://registry.npmjs.org/vega/-/vega-5.20.2.tgz: "
-                                        r"cannot download \(OSError: no network\)"):
-        plots_page.library_source("vega", "5.20.2", "build/vega.min.js", "sha512-x", offline)
-
-
-def test_page_has_dvc_placeholders_and_no_remote_script(tmp_path):
-    fake = {lib[0]: tarball(lib[2], f"window.{lib[0].replace('-', '_')} = 1;")
-            for lib in plots_page.LIBRARIES}
-    libraries = tuple((name, version, member, integrity(fake[name]))
-                      for name, version, member, _ in plots_page.LIBRARIES)
-    pinned = plots_page.LIBRARIES
-    plots_page.LIBRARIES = libraries
-    try:
-        plots_page.build(tmp_path / "page.html",
-                         fetch=lambda url, timeout: fake[url.split("/")[3]])
-    finally:
-        plots_page.LIBRARIES = pinned
-    html = (tmp_path / "page.html").read_text()
+def test_page_has_dvc_placeholders_one_inline_script_and_the_svg_hook(tmp_path):
+    plots_page.main([str(tmp_path / "out" / "page.html")])
+    html = (tmp_path / "out" / "page.html").read_text()
     assert "{plot_divs}" in html and "{refresh_tag}" in html and "{scripts}" not in html
-    assert "src=" not in html and "window.vega_embed = 1;" in html
-    assert html.index("window.vega_lite") < html.index("window.vega_embed") < \
-        html.index('renderer: "svg"')
-    assert not (tmp_path / "page.html.tmp").exists()
+    assert not re.search(r"<script[^>]*src=", html) and "https://" not in html.split("<script>")[0]
+    assert html.count("<script>") == 1 and html.count("</script") == 1  # none ends it early
+    script = html[html.index("<script>"):html.index("</script")]
+    assert '{renderer:"svg"}' in script and 'div.dataset.rendered="yes"' in script
+    assert re.search(r"<!-- vega \d+\.\d+\.\d+, vega-lite 5\.21, vega-embed \d+\.\d+\.\d+ of "
+                     r"vl-convert-python \d", html)
+    assert not (tmp_path / "out" / "page.html.tmp").exists()
+
+
+def test_a_script_end_inside_the_bundle_is_escaped(monkeypatch):
+    import vl_convert
+
+    monkeypatch.setattr(vl_convert, "javascript_bundle", lambda snippet, vl_version: (
+        f'var s = "</script>"; /* {vl_version} */ {snippet}'))
+    html = plots_page.page()
+    assert 'var s = "<\\/script>"; /* 5.21 */' in html and html.count("</script") == 1

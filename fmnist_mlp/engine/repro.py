@@ -1,13 +1,12 @@
 """`dvc repro` with the search's matrix items side by side on a Dask cluster: this machine's
 cores (`make repro`) or a scheduler's workers (`make search-cluster`).
 
-`dvc repro fetch prepare` here; then each stale item is one Dask task, `dvc repro --single-item`
-in its worker's workspace: this working tree (uncommitted edits and params included), written
-once per worker, sharing this DVC cache (default) or, with ``--remote``, a DVC remote. Then
-`dvc repro` here restores every item from the run-cache and runs the rest: dvc.lock and every
-output are a serial `dvc repro`'s. A failed item is named with its log and nothing is
-assembled. Ctrl-C, or this process's death, stops every item's dvc and stage at once; DVC
-records an item only once it has finished.
+The stages dvc.yaml defines before the matrix run here; each stale item is then one Dask task,
+`dvc repro --single-item` in its worker's copy of this working tree (uncommitted edits and params
+included), sharing this DVC cache or, with ``--remote``, a DVC remote. Each item comes home from
+the run-cache and `dvc repro` runs the rest: dvc.lock and every output are a serial `dvc repro`'s.
+A failed item is named with its log and nothing is assembled. Ctrl-C, or this process's death,
+stops every item's dvc and stage at once; DVC records an item only once it has finished.
 """
 
 from __future__ import annotations
@@ -24,12 +23,10 @@ import subprocess
 import sys
 import time
 import uuid
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 MATRIX = "search"  # the matrix stage whose items run side by side
-UPSTREAM = ("fetch", "prepare")  # what every item needs, run here first
 TMP = Path(".dvc/tmp")  # ignored by git and by DVC
 WORKDIR = TMP / "repro"  # the local workers' copies
 LOGS = Path("logs/repro")  # one log per item, new each run
@@ -53,18 +50,18 @@ def dvc(*args: str) -> list[str]:
     return [sys.executable, "-m", "dvc", *args]
 
 
-def stage_env() -> dict:
-    """This Python's venv first on PATH: DVC runs the stages' `python`. DVC runs a stage as
-    `$SHELL -c cmd`: bash execs a lone command, so the stage is dvc's child and dies with it
-    (PR_SET_PDEATHSIG); sh (dash) would stay between them and outlive a killed dvc."""
-    env = {k: v for k, v in os.environ.items() if k not in ("BASH_ENV", "ENV")}  # no rc file
-    return dict(env, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
-                SHELL=shutil.which("bash") or os.environ.get("SHELL", "/bin/sh"))
-
-
 def guarded(argv: list[str]) -> list[str]:
     """``argv`` killed when the thread that starts it dies (setpriv's PR_SET_PDEATHSIG)."""
     return ["setpriv", "--pdeathsig", "KILL", "--", *argv] if shutil.which("setpriv") else argv
+
+
+def stage_env() -> dict:
+    """This Python's venv first on PATH: DVC runs the stages' `python`. DVC runs a stage as
+    `$SHELL -c cmd`: bash execs a lone command, so the stage is dvc's child and dies with it;
+    sh (dash) would stay between them and outlive a killed dvc."""
+    env = {k: v for k, v in os.environ.items() if k not in ("BASH_ENV", "ENV")}  # no rc file
+    return dict(env, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+                SHELL=shutil.which("bash") or os.environ.get("SHELL", "/bin/sh"))
 
 
 def check(argv: list[str], cwd: Path) -> str:
@@ -76,12 +73,6 @@ def check(argv: list[str], cwd: Path) -> str:
         command = " ".join([Path(argv[0]).name, *argv[1:6]])
         raise EngineError(f"`{command}` exited {result.returncode}: {said[-1].strip()}")
     return result.stdout
-
-
-def working_tree(root: Path) -> list[str]:
-    """The files of a fresh clone with this tree's edits: tracked and not-ignored files."""
-    listed = check(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], root)
-    return [name for name in dict.fromkeys(listed.split("\0")) if (root / name).is_file()]
 
 
 def reset(path: Path) -> None:
@@ -117,9 +108,8 @@ class Workspace:
                     os.link(Path(self.root) / name, dest / name)
                 else:
                     (dest / name).write_bytes(data)
-            if self.root:
-                for name in LINKED:
-                    shutil.copytree(Path(self.root) / name, dest / name, copy_function=os.link)
+            for name in LINKED if self.root else ():
+                shutil.copytree(Path(self.root) / name, dest / name, copy_function=os.link)
             check(["git", "init", "-q"], dest)
             if self.remote:
                 check(dvc("remote", "add", "--local", "--default", *self.remote), dest)
@@ -131,7 +121,7 @@ class Workspace:
 def run_item(item: str, way: Workspace, stop: str, log: str | None) -> dict:
     """One Dask task: ``item`` in this worker's workspace; its error (None: done), whether it
     trained (False: restored from a run-cache) and, without ``log``, its output. Its dvc dies
-    with this process (setpriv's PR_SET_PDEATHSIG), its process group with dvc or on ``stop``."""
+    with this process (PR_SET_PDEATHSIG), its process group with dvc or on ``stop``."""
     from distributed import Event, get_worker
 
     if Event(stop).is_set():
@@ -150,15 +140,11 @@ def run_item(item: str, way: Workspace, stop: str, log: str | None) -> dict:
         while (code := process.poll()) is None:
             if Event(stop).is_set():
                 os.killpg(process.pid, signal.SIGKILL)
-            try:
+            with contextlib.suppress(subprocess.TimeoutExpired):
                 process.wait(timeout=1)
-            except subprocess.TimeoutExpired:
-                pass
     finally:
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGKILL)  # what dvc left behind: its stage
-        except ProcessLookupError:
-            pass
     output = path.read_text(errors="replace")
     said = [ln for ln in output.splitlines() if ln.startswith(f"{MATRIX}: error:")]
     named = {s.value: s.name for s in signal.Signals}
@@ -185,55 +171,28 @@ def default_jobs(items: int) -> int:
     return max(1, min(cores(), items, int(available_memory() // WORKER_MEMORY)))
 
 
-def plan(root: Path) -> list[str]:
-    """The stages dvc.yaml defines now (matrix items by name) in the order a plain `dvc repro`
-    runs them, from DVC's Python API."""
-    from dvc.repo import Repo
-    from dvc.repo.reproduce import collect_stages, get_active_graph, plan_repro
-
-    with Repo(str(root)) as repo:
-        stages = collect_stages(repo, [str(root / "dvc.yaml")])  # the graph after, as DVC
-        steps = plan_repro(get_active_graph(repo.index.graph), stages)
-        return [getattr(stage, "name", stage.addressing) for stage in steps]
-
-
-def stale_items(root: Path) -> tuple[list[str], str]:
-    """The matrix items `dvc status` finds stale, and the workspace's DVC cache directory."""
-    from dvc.repo import Repo
-
-    with Repo(str(root)) as repo:
-        return ([name for name in repo.status() if name.startswith(f"{MATRIX}@")],
-                repo.cache.local_cache_dir)
-
-
-def check_grid(root: Path, items: list[str], cache: str) -> None:
-    """The search stage's check that its checkpoints fit on the disk, once here for the items to
-    train: one line before any starts (each item checks only itself)."""
-    from dvc.repo import Repo
-
-    from fmnist_mlp.core.errors import StudyError
-    from fmnist_mlp.core.grid import SearchConfig, check_disk, expand_grid
-    from fmnist_mlp.core.params import load_section
-
-    with Repo(str(root)) as repo:  # an item's first output is its directory, named as its Trial
-        outs = {s.addressing: Path(s.outs[0].def_path) for s in repo.index.stages}
-    try:
-        cfg = load_section(SearchConfig, root / "params.yaml")
-        trials = {trial.name: trial for trial in expand_grid(cfg)}
-        check_disk(cfg, [trials[outs[item].name] for item in items],
-                   root / outs[items[0]].parent, Path(cache))
-    except StudyError as e:
-        raise EngineError(str(e)) from None
-
-
-def bring_home(root: Path, items: list[str], remote: str | None) -> list[str]:
-    """The return step: ``items`` restored from the run-cache (with ``remote``, pulled from it)
-    as `dvc repro` restores a stage (its old outputs removed, the cached ones checked out, saved
-    and committed) and recorded in dvc.lock in one write; the items the run-cache does not hold
-    (or frozen: `dvc repro` checks those), left to train. `dvc repro` rewrites dvc.lock once a
-    stage: O(items^2) for a grid."""
+def upstream(root: Path) -> list[str]:
+    """The stages dvc.yaml defines before the matrix: run here first, so that dvc.lock records
+    them, then the items, in a serial `dvc repro`'s order (dvc.yaml's: it lists each stage
+    after its deps)."""
     from dvc.exceptions import DvcException
     from dvc.repo import Repo
+
+    try:
+        with Repo(str(root)) as repo:
+            names = [stage.addressing.split("@")[0] for stage in repo.index.stages]
+    except DvcException as e:
+        raise EngineError(" ".join(str(e).split())) from None
+    return list(dict.fromkeys(names[:names.index(MATRIX)] if MATRIX in names else names))
+
+
+def bring_home(repo, items: list[str], remote: str | None) -> list[str]:
+    """The return step: ``items`` restored from the run-cache (with ``remote``, pulled from it)
+    as `dvc repro` restores a stage (its old outputs removed, the cached ones checked out, saved
+    and committed) and recorded in dvc.lock in one write, in dvc.yaml's order; the items the
+    run-cache does not hold (or frozen: `dvc repro` checks those), left to train. `dvc repro`
+    rewrites dvc.lock once a stage: O(items^2) for a grid."""
+    from dvc.exceptions import DvcException
     from dvc.stage.cache import RunCacheNotFoundError
     from tqdm import tqdm
 
@@ -241,14 +200,13 @@ def bring_home(root: Path, items: list[str], remote: str | None) -> list[str]:
     level = dvc_log.level
     dvc_log.setLevel(logging.WARNING)  # a line per item would break the bar
     try:
-        with Repo(str(root)) as repo, repo.lock, repo.scm_context:
+        with repo.lock, repo.scm_context:
             if remote and items:
                 repo.stage_cache.pull(remote)
-            stages = {stage.addressing: stage for stage in repo.index.stages}
-            done, left = [], []
-            for name in tqdm(items, f"{MATRIX} items from the run-cache", unit="item",
-                             leave=False, disable=len(items) < 2):
-                stage = stages[name]
+            wanted, done, left = set(items), [], []
+            stages = [stage for stage in repo.index.stages if stage.addressing in wanted]
+            for stage in tqdm(stages, f"{MATRIX} items from the run-cache", unit="item",
+                              leave=False, disable=len(stages) < 2):
                 try:
                     if stage.frozen:
                         raise RunCacheNotFoundError(stage)
@@ -257,10 +215,10 @@ def bring_home(root: Path, items: list[str], remote: str | None) -> list[str]:
                     stage.save(run_cache=False)  # the entry it came from
                     stage.commit()
                 except RunCacheNotFoundError:
-                    left.append(name)
+                    left.append(stage.addressing)
                     continue
                 except DvcException as e:
-                    raise EngineError(f"{name}: {' '.join(str(e).split())}") from None
+                    raise EngineError(f"{stage.addressing}: {' '.join(str(e).split())}") from None
                 done.append(stage)
             if done:
                 done[0].dvcfile.dump_stages(done, update_pipeline=False)
@@ -269,20 +227,28 @@ def bring_home(root: Path, items: list[str], remote: str | None) -> list[str]:
         dvc_log.setLevel(level)  # also when an item fails
 
 
-def recorded(text: str) -> tuple[str, dict[str, str]]:
-    """dvc.lock's header, and each stage's lines by its name, in the file's order."""
-    header, *blocks = re.split(r"(?m)^(?=  \S)", text)
-    return header, {block.split(":", 1)[0].strip(): block for block in blocks}
+def check_grid(repo, items: list[str]) -> None:
+    """The search stage's check that its checkpoints fit on the disk, here once for the items to
+    train: one line before any starts (each item checks only itself)."""
+    from fmnist_mlp.core.errors import StudyError
+    from fmnist_mlp.core.grid import SearchConfig, check_disk, expand_grid
+    from fmnist_mlp.core.params import load_section
+
+    root = Path(repo.root_dir)  # an item's first output is its directory, named as its Trial
+    outs = {s.addressing: Path(s.outs[0].def_path) for s in repo.index.stages}
+    try:
+        cfg = load_section(SearchConfig, root / "params.yaml")
+        trials = {trial.name: trial for trial in expand_grid(cfg)}
+        check_disk(cfg, [trials[outs[item].name] for item in items],
+                   root / outs[items[0]].parent, Path(repo.cache.local_cache_dir))
+    except StudyError as e:
+        raise EngineError(str(e)) from None
 
 
-def settle_lock(text: str, stages: list[str], before: list[str]) -> tuple[str, list[str]]:
-    """dvc.lock's text as a serial `dvc repro` leaves it: the stages recorded ``before`` in their
-    places, the new ones after them in ``stages``' order (DVC's plan), none that ``stages``
-    lacks (their names, second); every stage's lines as they were."""
-    header, named = recorded(text)
-    order = [n for n in before if n in stages] + [n for n in stages if n not in before]
-    return ("".join([header, *(named[n] for n in order if n in named)]),
-            [n for n in named if n not in stages])
+def working_tree(root: Path) -> list[str]:
+    """The files of a fresh clone with this tree's edits: tracked and not-ignored files."""
+    listed = check(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], root)
+    return [name for name in dict.fromkeys(listed.split("\0")) if (root / name).is_file()]
 
 
 def fingerprint(root: Path) -> dict[str, tuple[int, int]]:
@@ -290,27 +256,24 @@ def fingerprint(root: Path) -> dict[str, tuple[int, int]]:
             for name in working_tree(root)}
 
 
-def workspace(root: Path, tree: dict[str, tuple[int, int]], cache: str, remote: str | None,
-              workdir: str | None) -> Workspace:
+def workspace(repo, tree: dict[str, tuple[int, int]], remote: str | None, workdir: str | None,
+              first: list[str]) -> Workspace:
     """What the workers get: the files of ``tree`` (``fingerprint``'s); with ``remote``, that
-    remote made this workspace's default (`dvc repro --pull`'s) and the items' inputs pushed to
-    it."""
+    remote made this workspace's default (`dvc repro --pull`'s) and the outputs of the stages
+    ``first`` (the items' inputs) and the run-cache pushed to it."""
+    root, cache = Path(repo.root_dir), repo.cache.local_cache_dir
     files = tuple((name, None if size > BIG else (root / name).read_bytes())
                   for name, (size, _) in tree.items())
     if not remote:
         return Workspace(str(root / WORKDIR), files, cache, root=str(root))
-    from dvc.repo import Repo
-
-    with Repo(str(root)) as repo:
-        url = repo.config["remote"].get(remote, {}).get("url")
+    url = repo.config["remote"].get(remote, {}).get("url")
     if not url:
         raise EngineError(f"--remote {remote}: no such DVC remote; add one with "
                           f"`dvc remote add {remote} URL` (S3, SSH or a shared directory)")
     check(dvc("remote", "default", "--local", remote), root)
-    check(dvc("push", "--remote", remote, *UPSTREAM), root)
+    check(dvc("push", "--remote", remote, *first), root)
     check(dvc("push", "--remote", remote, "--run-cache"), root)
-    big = [name for name, data in files if data is None]
-    if big:
+    if big := [name for name, data in files if data is None]:
         log(f"not sent to the workers (over {BIG} bytes): {', '.join(big)}")
     base = Path(workdir or "/tmp/fmnist-cluster")
     return Workspace(str(base / uuid.uuid4().hex), tuple(f for f in files if f[1] is not None),
@@ -318,10 +281,9 @@ def workspace(root: Path, tree: dict[str, tuple[int, int]], cache: str, remote: 
 
 
 def local_cluster(jobs: int):
-    """``jobs`` single-threaded workers in this process: the scheduler and workers talk through
-    memory (inproc://); their HTTP servers (health and metrics: bokeh, the dashboard, is not
-    installed) listen on the loopback interface alone, on ports the system picks. Dask's
-    ``dashboard_address=None`` would still listen on every interface, on port 8787."""
+    """``jobs`` single-threaded workers in this process, talking through memory (inproc://);
+    their HTTP servers listen on the loopback interface alone, on ports the system picks (Dask's
+    ``dashboard_address=None`` would still listen on every interface, on port 8787)."""
     from dask.distributed import LocalCluster
 
     return LocalCluster(n_workers=jobs, threads_per_worker=1, processes=False,
@@ -329,42 +291,43 @@ def local_cluster(jobs: int):
                         silence_logs=logging.CRITICAL)
 
 
+def connect(scheduler: str):
+    """A client of ``scheduler`` with a worker whose packages are this machine's."""
+    import cloudpickle
+    from dask.distributed import Client
+
+    if scheduler.startswith("tcp://") and not re.match(r"tcp://(127\.|localhost|\[::1\])",
+                                                        scheduler):
+        log("tcp:// is neither encrypted nor authenticated: whoever reaches the scheduler runs "
+            "code on its workers; use tls:// (docs/cluster.md)")
+    cloudpickle.register_pickle_by_value(sys.modules[__name__])
+    try:
+        client = Client(scheduler, timeout=60)
+        client.wait_for_workers(1, timeout=60)
+    except (OSError, TimeoutError) as e:
+        raise EngineError(f"--scheduler {scheduler}: no scheduler with a worker answered within "
+                          f"60 s ({type(e).__name__})") from None
+    versions = client.get_versions(packages=list(BITS))
+    here = versions["client"]["packages"]
+    if differ := sorted({f"{name} {info['packages'].get(name)} on {worker} (here {here.get(name)})"
+                         for worker, info in versions["workers"].items() for name in BITS
+                         if info["packages"].get(name) != here.get(name)}):
+        client.close()
+        raise EngineError(f"--scheduler {scheduler}: the workers' packages differ, their bytes "
+                          f"would too: {'; '.join(differ)}")
+    return client
+
+
 def run_items(root: Path, items: list[str], way: Workspace, jobs: int,
               scheduler: str | None) -> list[dict]:
     """Every item as a Dask task, with a progress bar; EngineError naming each failed one."""
-    import cloudpickle
     import psutil
     from dask.distributed import Client, Event, as_completed, wait
     from tqdm import tqdm
 
-    cluster = None
-    if scheduler:
-        if scheduler.startswith("tcp://") and not re.match(r"tcp://(127\.|localhost|\[::1\])",
-                                                            scheduler):
-            log("tcp:// is neither encrypted nor authenticated: whoever reaches the scheduler "
-                "runs code on its workers; use tls:// (docs/cluster.md)")
-        cloudpickle.register_pickle_by_value(sys.modules[__name__])
-        try:
-            client = Client(scheduler, timeout=60)
-            client.wait_for_workers(1, timeout=60)
-        except (OSError, TimeoutError) as e:
-            raise EngineError(f"--scheduler {scheduler}: no scheduler with a worker answered "
-                              f"within 60 s ({type(e).__name__})") from None
-        versions = client.get_versions(packages=list(BITS))
-        here = versions["client"]["packages"]
-        differ = sorted({f"{name} {found.get(name)} on {worker} (here {here.get(name)})"
-                         for worker, info in versions["workers"].items()
-                         for name, found in [(n, info["packages"]) for n in BITS]
-                         if found.get(name) != here.get(name)})
-        if differ:
-            client.close()
-            raise EngineError(f"--scheduler {scheduler}: the workers' packages differ, their "
-                              f"bytes would too: {'; '.join(differ)}")
-    else:
-        cluster = local_cluster(jobs)
-        client = Client(cluster)
+    cluster = None if scheduler else local_cluster(jobs)
+    client = connect(scheduler) if scheduler else Client(cluster)
     stop, local = f"stop-{uuid.uuid4().hex}", way.remote is None
-    ours = scheduler is None  # the workers' dvc processes are this process's descendants
     log(f"{len(items)} {MATRIX} items on {len(client.scheduler_info()['workers'])} worker(s)"
         f"{' at ' + scheduler if scheduler else ''} (logs in {LOGS}/)")
     shared = client.scatter(way, broadcast=True)  # the tree's files sent once per worker
@@ -390,11 +353,9 @@ def run_items(root: Path, items: list[str], way: Workspace, jobs: int,
     except BaseException:  # Ctrl-C above all
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C cannot cut this short
         Event(stop, client).set()  # each task kills its dvc's process group within a second
-        try:
+        with contextlib.suppress(TimeoutError):
             wait(list(futures), timeout=30)
-        except TimeoutError:
-            pass
-        left = psutil.Process().children(recursive=True) if ours else []
+        left = psutil.Process().children(recursive=True) if cluster else []  # ours: local
         for process in left:
             process.kill()
         psutil.wait_procs(left, timeout=30)
@@ -405,15 +366,14 @@ def run_items(root: Path, items: list[str], way: Workspace, jobs: int,
         client.close()
         if cluster is not None:
             cluster.close()
-    failed = [r for r in results if r["error"]]
-    if failed:
+    if failed := [r for r in results if r["error"]]:
         raise EngineError(f"{len(failed)} of {len(items)} item(s) failed, nothing assembled: "
                           + "; ".join(f"{r['item']}: {r['error']} (log: {LOGS}/{r['item']}.log)"
                                       for r in failed))
     return results
 
 
-@contextmanager
+@contextlib.contextmanager
 def one_run(root: Path):
     """This workspace for this run alone (the kernel's flock: a killed run holds it no more);
     EngineError naming the other run's PID otherwise."""
@@ -439,6 +399,8 @@ def one_run(root: Path):
 
 def reproduce(root: Path, jobs: int | None, scheduler: str | None, remote: str | None,
               workdir: str | None) -> int:
+    from dvc.repo import Repo
+
     def here(*args: str) -> int:
         return subprocess.run(guarded(dvc(*args)), cwd=root, env=stage_env()).returncode
 
@@ -449,19 +411,19 @@ def reproduce(root: Path, jobs: int | None, scheduler: str | None, remote: str |
         (root / TIMING).unlink(missing_ok=True)  # written again only if the items ran
     except OSError as e:
         raise EngineError(f"{e.filename}: {e.strerror}") from None
-    lock = root / "dvc.lock"
-    before = list(recorded(lock.read_text())[1]) if lock.is_file() else []
-    if code := here("repro", *UPSTREAM):
+    if code := here("repro", *(first := upstream(root))):
         return code
-    stale, cache = stale_items(root)
-    items = bring_home(root, stale, None)  # those in this run-cache need no worker
-    if items:
-        check_grid(root, items, cache)
-    jobs = min(jobs or default_jobs(len(items)), len(items))
+    with Repo(str(root)) as repo:
+        stale = [name for name in repo.status() if name.startswith(f"{MATRIX}@")]
+        items = bring_home(repo, stale, None)  # those in this run-cache need no worker
+        if items:
+            check_grid(repo, items)
+        jobs, way = min(jobs or default_jobs(len(items)), len(items)), None
+        if items and (remote or jobs >= 2):  # else (one core or one item) the `dvc repro` below
+            tree = fingerprint(root)
+            way = workspace(repo, tree, remote, workdir, first)
     trained, spent = 0, {}  # wall seconds of the phases, timings/repro.json (bench.grid)
-    if items and (remote or jobs >= 2):  # one core or one item: the plain `dvc repro` below
-        tree = fingerprint(root)
-        way = workspace(root, tree, cache, remote, workdir)
+    if way:
         start = time.perf_counter()
         try:
             results = run_items(root, items, way, jobs, scheduler)
@@ -475,9 +437,10 @@ def reproduce(root: Path, jobs: int | None, scheduler: str | None, remote: str |
             raise EngineError(f"{', '.join(changed)} changed while the items ran: their results "
                               f"are for the files as they were; run again")
         start = time.perf_counter()
-        if missing := bring_home(root, items, remote):
-            raise EngineError(f"{len(missing)} item(s) ran but their results are not in the "
-                              f"run-cache: {', '.join(missing)}")
+        with Repo(str(root)) as repo:
+            if missing := bring_home(repo, items, remote):
+                raise EngineError(f"{len(missing)} item(s) ran but their results are not in "
+                                  f"the run-cache: {', '.join(missing)}")
         spent.update(return_step=time.perf_counter() - start, ran=len(items))
         items = []
     if stale:
@@ -489,25 +452,7 @@ def reproduce(root: Path, jobs: int | None, scheduler: str | None, remote: str |
         from fmnist_mlp.core.runner import write_json
 
         write_json(root / TIMING, {**spent, "final_repro": time.perf_counter() - start})
-    settle(root, lock, before)  # also after a failure: the next run's `before` is right
     return code
-
-
-def settle(root: Path, lock: Path, before: list[str]) -> None:
-    """dvc.lock settled as a serial `dvc repro` leaves it (``settle_lock``), re-staged if DVC's
-    autostage had staged it; the dead stages named."""
-    if not lock.is_file():
-        return
-    text, dead = settle_lock(lock.read_text(), plan(root), before)
-    if text != lock.read_text():
-        lock.with_suffix(".tmp").write_text(text)
-        lock.with_suffix(".tmp").replace(lock)
-        if subprocess.run(["git", "diff", "--cached", "--quiet", "--", "dvc.lock"], cwd=root,
-                          capture_output=True).returncode == 1:  # staged by DVC's autostage
-            check(["git", "add", "dvc.lock"], root)
-    if dead:  # DVC keeps them: a renamed matrix item would stay recorded under its old name
-        log(f"removed {len(dead)} stage(s) that dvc.yaml no longer defines from dvc.lock: "
-            f"{', '.join(dead)}")
 
 
 def log(message: str) -> None:
