@@ -77,15 +77,9 @@ def test_readme_pipeline_graph_is_dvc_dag_with_the_matrix_collapsed(root):
     assert mermaid_edges(readme) == mermaid_edges(dag)
 
 
-def test_dvc_lock_and_metrics_hold_only_what_the_pipeline_defines(root):
-    """No dead record: every stage of dvc.lock is in dvc.yaml, every file of metrics/ is a
-    declared metric."""
-    locked = set(yaml.safe_load((root / "dvc.lock").read_text())["stages"])
-    from dvc.repo import Repo
-
-    with Repo(str(root)) as repo:
-        dead = locked - {stage.addressing for stage in repo.index.stages}
-    assert not dead, f"dead stages in dvc.lock: {dead}"
+def test_metrics_hold_only_what_the_pipeline_defines(root):
+    """Every file of metrics/ is a declared metric. (dvc.lock keeps the stages dvc.yaml no longer
+    defines, as `dvc repro` does: the engine writes a serial run's bytes.)"""
     declared = {next(iter(m)) if isinstance(m, dict) else m
                 for _, stage in stages(root) for m in stage.get("metrics", [])}
     on_disk = {f"metrics/{p.name}" for p in (root / "metrics").iterdir()}

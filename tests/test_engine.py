@@ -5,6 +5,7 @@ every process it started and never break the next run."""
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -353,20 +354,62 @@ def test_a_workers_copy_is_the_working_tree_with_its_edits(tmp_path):
         assert there.cache.local_cache_dir == here.cache.local_cache_dir
 
 
-def test_the_stages_run_first_are_a_serial_repros_plan_up_to_the_items():
-    """What the engine records in dvc.lock before the items, the items (dvc.yaml's order), then
-    the rest: DVC's plan for a plain `dvc repro`, so that a new lock's order is a serial run's."""
-    from dvc.repo import Repo
-    from dvc.repo.reproduce import collect_stages, get_active_graph, plan_repro
+def test_the_plan_is_dvcs_and_the_stages_run_first_are_the_items_inputs():
+    steps, first, before = repro.plan(ROOT)
+    assert steps[:4] == ["fetch", "prepare", "gradcheck", "train_scratch"]
+    assert [name for name in steps if name.startswith("search@")] == steps[4:16]
+    assert first == ["fetch", "prepare"] and before == set(steps)  # the committed lock's
 
-    with Repo(str(ROOT)) as dvc_repo:
-        steps = [stage.addressing for stage in plan_repro(
-            get_active_graph(dvc_repo.index.graph), collect_stages(dvc_repo, ["dvc.yaml"]))]
-        indexed = [stage.addressing for stage in dvc_repo.index.stages]
-    first = repro.upstream(ROOT)
-    items = [name for name in indexed if name.startswith("search@")]
-    assert first == ["fetch", "prepare", "gradcheck", "train_scratch"] and len(items) == 12
-    assert steps[:len(first) + len(items)] == first + items
+
+ITEM = ("layers${item.hidden_layers}-units${item.hidden_units}-lr${item.learning_rate}"
+        "-batch${item.batch_size}-l2_${item.l2}-${item.activation}")
+TOY = {  # the engine's stages around a matrix of echo commands: no TensorFlow, seconds
+    "prepare": {"cmd": "mkdir -p data/prepared && echo d > data/prepared/x",
+                "outs": ["data/prepared"]},
+    "early": {"cmd": "echo early > early.txt", "outs": ["early.txt"]},
+    "search": {"matrix": {axis: f"${{search.{axis}}}" for axis in (
+        "hidden_layers", "hidden_units", "learning_rate", "batch_size", "l2", "activation")},
+               "cmd": f"mkdir -p models/search/{ITEM} && echo ${{item.hidden_units}} > "
+                      f"models/search/{ITEM}/m.txt",
+               "deps": ["data/prepared"], "outs": [f"models/search/{ITEM}"]},
+    "select": {"cmd": "cat models/search/*/m.txt > best.txt", "deps": ["models/search"],
+               "outs": ["best.txt"]},
+    "late": {"cmd": "echo late > late.txt", "outs": ["late.txt"]},
+}
+
+
+@pytest.mark.slow  # half a minute: a Dask cluster and a dozen dvc commands
+def test_a_new_lock_with_an_item_already_in_the_run_cache_is_a_serial_runs(tmp_path):
+    """No dvc.lock, and the run-cache holds the third of 4 items: the engine trains the other
+    three, brings all four home, and dvc.lock is a serial `dvc repro`'s, byte for byte."""
+    import yaml
+
+    toy = tmp_path / "toy"
+    toy.mkdir()
+    subprocess.run(["git", "init", "-q"], cwd=toy, check=True)
+    run_dvc(toy, "init", "-q")
+    search = {"hidden_layers": [1, 2], "hidden_units": [8, 16], "learning_rate": [0.05],
+              "batch_size": [64], "l2": [0.001], "activation": ["relu"], "epochs": [1],
+              "seeds": [0], "alpha": 0.05}
+    (toy / "params.yaml").write_text(yaml.safe_dump({"search": search}))
+    (toy / ".gitignore").write_text("/logs/\n")  # as the project's
+    (toy / "dvc.yaml").write_text(yaml.safe_dump({"stages": TOY}, sort_keys=False))
+    steps, first, _ = repro.plan(toy)
+    assert first == ["prepare"]
+    held = [name for name in steps if name.startswith("search@")][2]
+    assert held == "search@2-8-0.05-64-0.001-relu"
+    run_dvc(toy, "repro", "prepare")
+    run_dvc(toy, "repro", "--single-item", held)
+    for name in ("dvc.lock", "data", "models"):
+        repro.reset(toy / name)
+    serial = tmp_path / "serial"
+    shutil.copytree(toy, serial, symlinks=True)
+    run_dvc(serial, "repro")
+    code, out = finish(engine(toy, "--jobs", "2"))
+    assert code == 0, out
+    assert "4 of 4 items done" in out and "3 search items on 2 worker(s)" in out, out
+    assert (toy / "dvc.lock").read_text() == (serial / "dvc.lock").read_text()
+    assert list(yaml.safe_load((toy / "dvc.lock").read_text())["stages"]) == steps
 
 
 def test_outside_a_dvc_projects_root_nothing_is_written(tmp_path, monkeypatch, capsys):

@@ -171,27 +171,36 @@ def default_jobs(items: int) -> int:
     return max(1, min(cores(), items, int(available_memory() // WORKER_MEMORY)))
 
 
-def upstream(root: Path) -> list[str]:
-    """The stages dvc.yaml defines before the matrix: run here first, so that dvc.lock records
-    them, then the items, in a serial `dvc repro`'s order (dvc.yaml's: it lists each stage
-    after its deps)."""
+def plan(root: Path) -> tuple[list[str], list[str], set[str]]:
+    """DVC's plan: the stages of a plain `dvc repro` in the order it runs and records them; the
+    items' inputs' stages among them; the stages dvc.lock records now."""
+    import networkx as nx
     from dvc.exceptions import DvcException
     from dvc.repo import Repo
+    from dvc.repo.reproduce import collect_stages, get_active_graph, plan_repro
+    from dvc.utils.serialize import load_yaml
 
+    lock = root / "dvc.lock"
     try:
         with Repo(str(root)) as repo:
-            names = [stage.addressing.split("@")[0] for stage in repo.index.stages]
+            graph = get_active_graph(repo.index.graph)  # an edge: a stage to one it needs
+            steps = plan_repro(graph, collect_stages(repo, [str(root / "dvc.yaml")]))
+            item = next((s for s in steps if getattr(s, "name", "").startswith(f"{MATRIX}@")),
+                        None)
+            needs = nx.descendants(graph, item) if item else set()
+            names = [getattr(stage, "name", stage.addressing) for stage in steps]
+            return (names, [n for s, n in zip(steps, names) if s in needs],
+                    set(load_yaml(lock).get("stages", {})) if lock.is_file() else set())
     except DvcException as e:
         raise EngineError(" ".join(str(e).split())) from None
-    return list(dict.fromkeys(names[:names.index(MATRIX)] if MATRIX in names else names))
 
 
-def bring_home(repo, items: list[str], remote: str | None) -> list[str]:
+def bring_home(repo, items: list[str], remote: str | None, dry: bool = False) -> list[str]:
     """The return step: ``items`` restored from the run-cache (with ``remote``, pulled from it)
     as `dvc repro` restores a stage (its old outputs removed, the cached ones checked out, saved
-    and committed) and recorded in dvc.lock in one write, in dvc.yaml's order; the items the
-    run-cache does not hold (or frozen: `dvc repro` checks those), left to train. `dvc repro`
-    rewrites dvc.lock once a stage: O(items^2) for a grid."""
+    and committed), in dvc.yaml's order, and recorded in dvc.lock in one write; the items the
+    run-cache does not hold (or frozen: `dvc repro` checks those), left to train. ``dry``: only
+    which are left, nothing restored. `dvc repro` rewrites dvc.lock once a stage: O(items^2)."""
     from dvc.exceptions import DvcException
     from dvc.stage.cache import RunCacheNotFoundError
     from tqdm import tqdm
@@ -206,10 +215,15 @@ def bring_home(repo, items: list[str], remote: str | None) -> list[str]:
             wanted, done, left = set(items), [], []
             stages = [stage for stage in repo.index.stages if stage.addressing in wanted]
             for stage in tqdm(stages, f"{MATRIX} items from the run-cache", unit="item",
-                              leave=False, disable=len(stages) < 2):
+                              leave=False, disable=len(stages) < 2 or dry):
                 try:
                     if stage.frozen:
                         raise RunCacheNotFoundError(stage)
+                    if dry:  # the entry restore would find (its dry run keys on the old deps)
+                        stage.save_deps()
+                        if not repo.stage_cache._load(stage):
+                            raise RunCacheNotFoundError(stage)
+                        continue
                     stage.remove_outs(ignore_remove=False, force=False)
                     repo.stage_cache.restore(stage, pull=bool(remote))
                     stage.save(run_cache=False)  # the entry it came from
@@ -411,11 +425,15 @@ def reproduce(root: Path, jobs: int | None, scheduler: str | None, remote: str |
         (root / TIMING).unlink(missing_ok=True)  # written again only if the items ran
     except OSError as e:
         raise EngineError(f"{e.filename}: {e.strerror}") from None
-    if code := here("repro", *(first := upstream(root))):
+    steps, first, before = plan(root)
+    if first and (code := here("repro", *first)):  # the items' inputs, here
         return code
-    with Repo(str(root)) as repo:
+    with Repo(str(root)) as repo:  # the stale items this run-cache holds need no worker
         stale = [name for name in repo.status() if name.startswith(f"{MATRIX}@")]
-        items = bring_home(repo, stale, None)  # those in this run-cache need no worker
+        items = bring_home(repo, stale, None, dry=True)
+    with Repo(str(root)) as repo:  # a new index: the dry run saved its stages' deps
+        if not items:  # else all come home after the others: outputs in a serial run's order
+            bring_home(repo, stale, None)
         if items:
             check_grid(repo, items)
         jobs, way = min(jobs or default_jobs(len(items)), len(items)), None
@@ -438,7 +456,7 @@ def reproduce(root: Path, jobs: int | None, scheduler: str | None, remote: str |
                               f"are for the files as they were; run again")
         start = time.perf_counter()
         with Repo(str(root)) as repo:
-            if missing := bring_home(repo, items, remote):
+            if missing := bring_home(repo, stale, remote):
                 raise EngineError(f"{len(missing)} item(s) ran but their results are not in "
                                   f"the run-cache: {', '.join(missing)}")
         spent.update(return_step=time.perf_counter() - start, ran=len(items))
@@ -452,7 +470,27 @@ def reproduce(root: Path, jobs: int | None, scheduler: str | None, remote: str |
         from fmnist_mlp.core.runner import write_json
 
         write_json(root / TIMING, {**spent, "final_repro": time.perf_counter() - start})
+    settle(root, before, steps)  # also after a failure: the next run's ``before`` is right
     return code
+
+
+def settle(root: Path, before: set[str], steps: list[str]) -> None:
+    """dvc.lock as a serial `dvc repro` leaves it: the stages recorded ``before`` the run in their
+    places, the new ones after them in the order of DVC's plan ``steps`` (DVC appends a stage as
+    it records it); re-staged if DVC's autostage had staged it."""
+    from dvc.utils.serialize import modify_yaml
+
+    lock = root / "dvc.lock"
+    if not lock.is_file():
+        return
+    text = lock.read_text()
+    with modify_yaml(lock) as data:  # DVC's own writer of dvc.lock
+        for name in steps:
+            if name in data["stages"] and name not in before:
+                data["stages"].move_to_end(name)
+    if lock.read_text() != text and subprocess.run(
+            ["git", "diff", "--cached", "--quiet", "--", "dvc.lock"], cwd=root).returncode == 1:
+        check(["git", "add", "dvc.lock"], root)  # DVC's autostage had staged it
 
 
 def log(message: str) -> None:
