@@ -1,10 +1,11 @@
 """`dvc repro` with the search's matrix items side by side on a Dask cluster: this machine's
 cores (`make repro`) or a scheduler's workers (`make search-cluster`).
 
-The stages dvc.yaml defines before the matrix run here; each stale item is then one Dask task,
-`dvc repro --single-item` in its worker's copy of this working tree (uncommitted edits and params
-included), sharing this DVC cache or, with ``--remote``, a DVC remote. Each item comes home from
-the run-cache and `dvc repro` runs the rest: dvc.lock and every output are a serial `dvc repro`'s.
+The stages the items need run here; each stale item the run-cache does not hold is then one Dask
+task, `dvc repro --single-item` in its worker's copy of this working tree (uncommitted edits and
+params included), sharing this DVC cache or, with ``--remote``, a DVC remote. Every item comes
+home from the run-cache, `dvc repro` runs the rest, and dvc.lock is settled in a serial run's
+order: dvc.lock and every output are a serial `dvc repro`'s.
 A failed item is named with its log and nothing is assembled. Ctrl-C, or this process's death,
 stops every item's dvc and stage at once; DVC records an item only once it has finished.
 """
