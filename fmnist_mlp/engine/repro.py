@@ -432,15 +432,17 @@ def reproduce(root: Path, jobs: int | None, scheduler: str | None, remote: str |
     with Repo(str(root)) as repo:  # the stale items this run-cache holds need no worker
         stale = [name for name in repo.status() if name.startswith(f"{MATRIX}@")]
         items = bring_home(repo, stale, None, dry=True)
-    with Repo(str(root)) as repo:  # a new index: the dry run saved its stages' deps
-        if not items:  # else all come home after the others: outputs in a serial run's order
-            bring_home(repo, stale, None)
-        if items:
+    way = None  # below, a new index each time: the dry run saved its stages' deps
+    if items:  # the held ones come home with them, after: outputs in a serial run's order
+        with Repo(str(root)) as repo:
             check_grid(repo, items)
-        jobs, way = min(jobs or default_jobs(len(items)), len(items)), None
-        if items and (remote or jobs >= 2):  # else (one core or one item) the `dvc repro` below
-            tree = fingerprint(root)
-            way = workspace(repo, tree, remote, workdir, first)
+            jobs = min(jobs or default_jobs(len(items)), len(items))
+            if remote or jobs >= 2:  # else (one core or one item) the `dvc repro` below
+                tree = fingerprint(root)
+                way = workspace(repo, tree, remote, workdir, first)
+    elif stale:  # every stale item is in this run-cache: home now, no worker
+        with Repo(str(root)) as repo:
+            bring_home(repo, stale, None)
     trained, spent = 0, {}  # wall seconds of the phases, timings/repro.json (bench.grid)
     if way:
         start = time.perf_counter()
@@ -482,12 +484,13 @@ def settle(root: Path, before: set[str], steps: list[str]) -> None:
     from dvc.utils.serialize import modify_yaml
 
     lock = root / "dvc.lock"
-    if not lock.is_file():
+    new = [name for name in steps if name not in before]
+    if not new or not lock.is_file():  # nothing recorded this run can be out of place
         return
     text = lock.read_text()
     with modify_yaml(lock) as data:  # DVC's own writer of dvc.lock
-        for name in steps:
-            if name in data["stages"] and name not in before:
+        for name in new:
+            if name in data["stages"]:
                 data["stages"].move_to_end(name)
     if lock.read_text() != text and subprocess.run(
             ["git", "diff", "--cached", "--quiet", "--", "dvc.lock"], cwd=root).returncode == 1:
