@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from conftest import net
+from scipy import stats
 from test_search import fake_item
 
 from fmnist_mlp.core.data import CLASS_NAMES
@@ -237,7 +238,8 @@ def test_off_plane_is_the_distance_over_the_trajectorys_length(rng):
 
 SCORES = {30: [0.80, 0.81, 0.79], 40: [0.86, 0.88, 0.87], 50: [0.84, 0.85, 0.85]}
 OUTPUTS = ("metrics.json", "report.json", "results.csv", "results.png", "out/models/best",
-           "overlay.csv")
+           "overlay.csv", "effects.json", "effects.csv")
+SELECT = {"margin": 0.005, "mcb_draws": 20000, "mcb_seed": 0}  # params.yaml's select section
 
 
 @pytest.fixture
@@ -259,7 +261,7 @@ def three_items(tmp_path, monkeypatch):
     params = {"search": {"hidden_layers": [3], "hidden_units": [30, 40, 50],
                          "learning_rate": [0.05], "batch_size": [64], "l2": [0.001],
                          "activation": ["relu"], "epochs": [40], "seeds": [0, 1, 2],
-                         "alpha": 0.05}}
+                         "alpha": 0.05}, "select": SELECT}
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
     monkeypatch.chdir(tmp_path)  # the stage reads params.yaml where it runs, as under dvc
     return tmp_path
@@ -273,18 +275,25 @@ def test_the_select_stage_ranks_three_known_configurations(three_items):
     """select picks 40 units, names 50 the runner-up (not the last, 30), and writes every
     output's every field: the report, the metrics, the table, the overlay and the best model's
     files (a key, a value, a seed or a file mixed up changes one of them)."""
-    from scipy import stats
-
     run_select()
     p = stats.ttest_rel(SCORES[40], SCORES[50]).pvalue  # 0.0198: best against runner-up
     p30 = stats.ttest_rel(SCORES[40], SCORES[30]).pvalue
     metrics = json.loads(Path("metrics.json").read_text())
-    assert metrics.keys() == {"val_accuracy", "accuracy_std", "val_loss", "p_runner_up",
-                              "seed0_val_accuracy"}
+    assert metrics.keys() == {"val_accuracy", "accuracy_std", "val_loss", "seed0_val_accuracy",
+                              "possibly_best", "top_effect", "top_effect_ci"}
+    # the model (units + seed blocks, one checkpoint): its error mean square by hand, from the
+    # two-way table's residuals, 4 degrees of freedom; units 40 against 30: 0.07 +- t sqrt(2 MS/3)
+    table = np.array([SCORES[30], SCORES[40], SCORES[50]])  # (units, seed)
+    resid = table - table.mean(1, keepdims=True) - table.mean(0, keepdims=True) + table.mean()
+    half = stats.t.ppf(0.975, 4) * math.sqrt(2 * (resid ** 2).sum() / 4 / 3)
+    assert metrics["possibly_best"] == 1  # 50 trails 40 by 0.0233, more than d se = 0.0142
+    assert (metrics["top_effect"], metrics["top_effect_ci"]) == pytest.approx((0.07, half),
+                                                                             rel=1e-5)
     assert metrics["val_accuracy"] == pytest.approx(0.87)
     assert metrics["accuracy_std"] == pytest.approx(np.std(SCORES[40], ddof=1), rel=1e-5)
     assert metrics["val_loss"] == pytest.approx(0.4)
-    assert math.isclose(metrics["p_runner_up"], p, rel_tol=1e-5)
+    assert math.isclose(json.loads(Path("report.json").read_text())["p_runner_up"], p,
+                        rel_tol=1e-5)
     assert metrics["seed0_val_accuracy"] == pytest.approx(0.86)  # seed 0: 40 units best too
     report = json.loads(Path("report.json").read_text())
     assert report["best"] == {
@@ -296,8 +305,11 @@ def test_the_select_stage_ranks_three_known_configurations(three_items):
     assert report["runner_up"] == {"label": "units 50", "val_accuracy": pytest.approx(0.84667,
                                    rel=1e-4), "std": pytest.approx(np.std(SCORES[50], ddof=1),
                                    rel=1e-5), "p_vs_best": pytest.approx(p, rel=1e-5)}
-    assert report["verdict"] == (f"distinguishable from the runner-up (units 50): paired t-test "
-                                 f"over 3 seeds, p = {p:.3g}, alpha 0.05")
+    assert report["verdict"] == ("1 of 3 configuration(s) could be the best (Hsu's MCB, 95% "
+                                 "simultaneous): units 40")
+    assert report["possibly_best"] == ["units 40"]
+    assert report["paired_runner_up"] == (f"distinguishable from the runner-up (units 50): "
+                                          f"paired t-test over 3 seeds, p = {p:.3g}, alpha 0.05")
     assert report["not_distinguishable_from_best"] == []
     assert report["single_seed"] == {"seed": 0, "label": "units 40",
                                      "val_accuracy": pytest.approx(0.86)}
@@ -305,7 +317,8 @@ def test_the_select_stage_ranks_three_known_configurations(three_items):
         "seeds": [0, 1, 2], "alpha": 0.05, "configs": 3, "items": 3, "diverged_items": 0}
     rows = Path("results.csv").read_text().splitlines()
     assert rows[0] == ("label,hidden_layers,hidden_units,learning_rate,batch_size,l2,activation,"
-                       "epochs,val_accuracy,std,ci95,val_loss,p_vs_best,distinguishable,"
+                       "epochs,val_accuracy,std,ci95,val_loss,possibly_best,mcb_low,mcb_high,"
+                       "diff_vs_best,diff_low,diff_high,equivalence,p_vs_best,distinguishable,"
                        "val_accuracy_seeds")
     assert [r.split(",")[0] for r in rows[1:]] == ["units 30", "units 40", "units 50"]  # grid
     assert rows[1].endswith(f",{p30:.6g},True,0.8 0.81 0.79")
@@ -337,11 +350,15 @@ def test_the_select_stage_draws_the_ranking_it_writes(three_items, monkeypatch):
     assert drawn["path"] == Path("results.png")
     assert drawn["labels"] == ["units 40", "units 50", "units 30"]
     assert drawn["values"] == pytest.approx([0.87, 0.84667, 0.8], rel=1e-4)
-    assert drawn["errors"][0] == pytest.approx(report["best"]["ci95"])
-    assert drawn["tied"] == [True, False, False]  # the best is not distinguishable from itself
+    effects = json.loads(Path("effects.json").read_text())["mcb"]
+    # a configuration mean's interval: half the two items' difference variance, on its df (4)
+    half = stats.t.ppf(0.975, 4) * effects["se_two_items"] / math.sqrt(2)
+    assert drawn["errors"] == pytest.approx([half] * 3, rel=1e-5) and report["best"]["ci95"] > half
+    assert drawn["possibly_best"] == [True, False, False]
     assert drawn["alpha"] == 0.05
     assert drawn["marked"] == (0, "the single-run protocol's pick (seed 0)")
-    assert drawn["xlabel"] == "validation accuracy, mean over the seeds with its 95 % interval"
+    assert drawn["xlabel"] == ("validation accuracy, mean over the seeds with its 95% interval "
+                               "(the model's pooled noise)")
     assert drawn["title"] == ("Keras grid search: 3 configurations x 3 seeds, best on top\n"
                               "layers 3, lr 0.05, batch 64, l2 0.001, relu, epochs 40 in all")
 
@@ -550,7 +567,8 @@ def test_select_names_the_ties_and_the_diverged_items(three_items, capsys):
     report = json.loads(Path("report.json").read_text())
     assert report["not_distinguishable_from_best"] == ["units 50"]
     assert (report["items"], report["diverged_items"], report["configs"]) == (4, 1, 3)
-    assert report["verdict"].startswith("not distinguishable from the runner-up (units 50)")
+    assert report["paired_runner_up"].startswith("not distinguishable from the runner-up "
+                                                 "(units 50)")
     assert (f"left out 1 item(s) with a diverged seed: {sick.name} (seed 1: loss nan at epoch "
             f"3)") in capsys.readouterr().err
 
@@ -694,6 +712,8 @@ def test_a_grid_of_one_configuration_has_no_runner_up(three_items):
     params["search"]["hidden_units"] = [40]
     Path("params.yaml").write_text(yaml.safe_dump(params))
     run_select()
-    assert json.loads(Path("metrics.json").read_text())["p_runner_up"] == 1.0
+    assert json.loads(Path("report.json").read_text())["p_runner_up"] == 1.0
     report = json.loads(Path("report.json").read_text())
-    assert report["runner_up"] is None and report["verdict"] == "the only configuration"
+    assert report["runner_up"] is None and report["paired_runner_up"] == "the only configuration"
+    assert report["verdict"] == ("1 of 1 configuration(s) could be the best (Hsu's MCB, 95% "
+                                 "simultaneous): the only configuration")

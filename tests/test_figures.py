@@ -49,7 +49,7 @@ def test_ranking_with_intervals_keeps_the_given_order(tmp_path, monkeypatch):
     monkeypatch.setattr(figure.plt.Axes, "barh", barh)
     path = tmp_path / "r.png"
     figure.ranking(path, ["best", "tie", "worse"], [0.88, 0.88, 0.80], "acc", "t",
-                     errors=[0.01, 0.02, 0.005], tied=[True, True, False], alpha=0.05)
+                     errors=[0.01, 0.02, 0.005], possibly_best=[True, True, False], alpha=0.05)
     assert path.read_bytes()[:8] == PNG
     assert drawn["width"] == [0.80, 0.88, 0.88]  # bottom to top
     assert list(drawn["color"]) == ["tab:gray", "#f7c48f", "tab:orange"]

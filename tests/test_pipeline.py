@@ -442,21 +442,33 @@ def test_foundation_stages_write_sane_metrics(small_pipeline):
 
 def test_search_select_evaluate_write_their_metrics_and_plots(small_pipeline):
     search = json.loads((small_pipeline / "metrics/search.json").read_text())
-    assert set(search) == {"val_accuracy", "accuracy_std", "val_loss", "p_runner_up",
-                           "seed0_val_accuracy"}
-    assert 0 <= search["p_runner_up"] <= 1 and search["accuracy_std"] >= 0
+    assert set(search) == {"val_accuracy", "accuracy_std", "val_loss", "seed0_val_accuracy",
+                           "possibly_best", "top_effect", "top_effect_ci"}
+    assert 1 <= search["possibly_best"] <= 4 and search["top_effect_ci"] > 0
+    assert search["accuracy_std"] >= 0
     report = json.loads((small_pipeline / "reports/search.json").read_text())
     assert report["best"]["label"] in {"layers 1, epochs 1", "layers 1, epochs 2",
                                        "layers 2, epochs 1", "layers 2, epochs 2"}  # what varies
     assert report["configs"] == 4 and report["items"] == 2 and report["seeds"] == [0, 1]
-    assert report["verdict"].startswith(("distinguishable", "not distinguishable"))
+    assert report["paired_runner_up"].startswith(("distinguishable", "not distinguishable"))
+    assert 0 <= report["p_runner_up"] <= 1
+    assert report["verdict"].startswith(f"{search['possibly_best']} of 4 configuration(s) could "
+                                        f"be the best (Hsu's MCB, 95% simultaneous)")
+    effects = json.loads((small_pipeline / "reports/search_effects.json").read_text())
+    assert [(r["axis"], r["level"]) for r in effects["levels"] if "effect" in r] == [
+        ("hidden_layers", 2), ("epochs", 2)]  # what varies in the small grid
+    assert (effects["runs"], effects["observations"], effects["noise"]["df_runs"]) == (4, 8, 1)
+    chart = (small_pipeline / "plots/search_effects.csv").read_text().splitlines()
+    assert chart[0] == "effect,axis,estimate,low,high,p" and len(chart) == 3
+    assert chart[1].startswith("layers 2 vs layers 1,hidden_layers,")
     assert report["single_seed"]["seed"] == 0
     best_seeds = report["best"]["val_accuracy_seeds"]
     assert search["val_accuracy"] == pytest.approx(np.mean(best_seeds), abs=1e-5)
     results = (small_pipeline / "reports/search_results.csv").read_text().splitlines()
     assert results[0] == ("label,hidden_layers,hidden_units,learning_rate,batch_size,l2,"
-                          "activation,epochs,val_accuracy,std,ci95,val_loss,p_vs_best,"
-                          "distinguishable,val_accuracy_seeds") and len(results) == 5
+                          "activation,epochs,val_accuracy,std,ci95,val_loss,possibly_best,"
+                          "mcb_low,mcb_high,diff_vs_best,diff_low,diff_high,equivalence,"
+                          "p_vs_best,distinguishable,val_accuracy_seeds") and len(results) == 5
     for item in ("layers1-units8-lr0.05-batch256-l2_0.001-relu",
                  "layers2-units8-lr0.05-batch256-l2_0.001-relu"):
         curve = (small_pipeline / "plots/search" / f"{item}.csv").read_text().splitlines()
@@ -500,12 +512,12 @@ def test_landscape_writes_metrics_grids_and_images(small_pipeline):
 
 
 def test_metrics_show_is_a_short_readable_table(small_pipeline):
-    """About 15 headline numbers in at most 200 columns; the gradient check is not 0.0."""
+    """About 17 headline numbers in at most 220 columns; the gradient check is not 0.0."""
     out = run_dvc(small_pipeline, "metrics", "show").stdout
     lines = out.splitlines()
-    assert max(map(len, lines)) <= 200, out
+    assert max(map(len, lines)) <= 220, out
     numbers = sum(cell != "-" for line in lines[1:] for cell in line.split()[1:])
-    assert 13 <= numbers <= 17, out
+    assert 15 <= numbers <= 19, out
     row = next(ln for ln in lines if ln.startswith("metrics/gradcheck.json")).split()
     assert float(row[lines[0].split().index("log10_grad_error")]) < -6, row  # log10 of ~1e-8
 
@@ -542,7 +554,7 @@ def drawn(page: Path) -> dict[str, str]:
     return charts
 
 
-CHARTS = ["scratch_loss", "scratch_accuracy", "search_items", "final_history",
+CHARTS = ["scratch_loss", "scratch_accuracy", "search_items", "axis_effects", "final_history",
           "plots_confusion_scratch_csv", "plots_confusion_keras_csv"]  # whatever the grid
 
 
@@ -550,7 +562,7 @@ CHARTS = ["scratch_loss", "scratch_accuracy", "search_items", "final_history",
 @pytest.mark.skipif(not CHROMIUM, reason="no chromium (make test installs it)")
 def test_plots_page_renders_every_plot_offline_and_stays_bounded(small_pipeline, tmp_path):
     """The page of the small pipeline, then of a copy whose overlay holds 60 items: the same 6
-    charts, every one drawn; 10 items in colour (named in the legend, best first), the rest grey;
+    charts, every one drawn (the axes' effects with a mark and an interval each); 10 items in colour (named in the legend, best first), the rest grey;
     one item's curves still drawn on request (`dvc plots show plots/search/<item>.csv`)."""
     run_dvc(small_pipeline, "plots", "show", "-o", str(tmp_path / "page"))
     assert sorted(drawn(tmp_path / "page" / "index.html")) == sorted(CHARTS)

@@ -116,7 +116,7 @@ MISUSE = [  # (id, command, the error line after the usage)
      "search: error: unrecognized arguments: --l 1"),
     ("the dvc stage's name, not the file's", stage("select_best", "x"),
      "select: error: the following arguments are required: CURVES_ROOT, METRICS_JSON, "
-     "REPORT_JSON, RESULTS_CSV, RESULTS_PNG, BEST_DIR, OVERLAY_CSV"),
+     "REPORT_JSON, RESULTS_CSV, RESULTS_PNG, BEST_DIR, OVERLAY_CSV, EFFECTS_JSON, EFFECTS_CSV"),
 ]
 
 

@@ -15,14 +15,15 @@ SHOWN = 25  # bars at most: the best configurations, then the marked one if it r
 
 
 def ranking(path: Path, labels: list[str], values: list[float], xlabel: str, title: str,
-            errors: list[float] | None = None, tied: list[bool] | None = None,
+            errors: list[float] | None = None, possibly_best: list[bool] | None = None,
             alpha: float | None = None, marked: tuple[int, str] | None = None) -> None:
     """Horizontal bars in rank order (the inputs' order: the best first, drawn on top), each
     label after its rank, every value written at its bar; the axis starts near the smallest
     value so that close values differ. With ``errors`` each bar gets its interval (± error);
-    with ``tied`` the bars marked True (those not distinguishable from the best) are drawn in a
-    lighter shade of its colour. At most SHOWN bars, the number of the others said; ``marked``
-    (an index and what it is) is hatched, and shown after them if it ranks lower."""
+    with ``possibly_best`` the bars marked True (those that could be the best, at confidence
+    1 - ``alpha``) are drawn in a lighter shade of its colour. At most SHOWN bars, the number
+    of the others said; ``marked`` (an index and what it is) is hatched, and shown after them
+    if it ranks lower."""
     kept = list(range(min(len(values), SHOWN)))
     if marked and marked[0] not in kept:
         kept.append(marked[0])
@@ -31,7 +32,8 @@ def ranking(path: Path, labels: list[str], values: list[float], xlabel: str, tit
     order = np.arange(len(kept))[::-1]  # bottom to top: the best ends on top
     values = np.asarray(values, dtype=np.float64)[kept][order]  # (K,)
     errors = np.zeros_like(values) if errors is None else np.asarray(errors)[kept][order]  # (K,)
-    tied = np.zeros(len(values), bool) if tied is None else np.asarray(tied, bool)[kept][order]
+    tied = (np.zeros(len(values), bool) if possibly_best is None
+            else np.asarray(possibly_best, bool)[kept][order])  # (K,)
     fig, ax = plt.subplots(figsize=(8.5, 0.32 * len(values) + 1.6))
     colors = np.where(tied, "#f7c48f", "tab:gray").astype(object)
     colors[-1] = "tab:orange"
@@ -51,14 +53,14 @@ def ranking(path: Path, labels: list[str], values: list[float], xlabel: str, tit
 
         handles = [Patch(color="tab:orange", label="best")]
         if alpha is not None:
-            handles += [Patch(color="#f7c48f", label=f"not distinguishable from the best "
-                                                     f"(paired t-test p ≥ {alpha:g})"),
-                        Patch(color="tab:gray", label=f"worse than the best (p < {alpha:g})")]
+            handles += [Patch(color="#f7c48f", label=f"could also be the best (Hsu's MCB, "
+                                                     f"{1 - alpha:.0%} simultaneous)"),
+                        Patch(color="tab:gray", label="ruled out as the best")]
         if marked:
             handles.append(Patch(facecolor="white", edgecolor="black", hatch="///",
                                  label=f"{marked[1]} (#{marked[0] + 1})"))
         below = -(0.6 + 0.2 * bool(hidden)) / fig.get_figheight()  # under the x label
-        ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, below), ncol=3,
+        ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, below), ncol=2,
                   fontsize=7, frameon=False)
     ax.set_xlabel(xlabel + (f"\n{hidden} more configuration(s) not shown, #{SHOWN + 1} to "
                             f"#{len(kept) + hidden}" if hidden else ""))

@@ -1,6 +1,7 @@
 """The select stage's work (stages/select_best.py says what it reads and writes): the current
-grid's items ranked by their mean over the seeds, the winner compared with each other configuration
-and exported."""
+grid's items ranked by their mean over the seeds, the grid's conclusions (each axis's effect, the
+configurations that could be the best, their equivalence to the winner: study.py), the winner
+exported."""
 
 from __future__ import annotations
 
@@ -31,9 +32,12 @@ from fmnist_mlp.selection.ranking import (
     select_best,
     varying,
 )
+from fmnist_mlp.selection.study import SelectConfig, conclude
 
 RESULT_COLUMNS = ("label", *AXES, "epochs", "val_accuracy", "std", "ci95", "val_loss",
-                  "p_vs_best", "distinguishable", "val_accuracy_seeds")
+                  "possibly_best", "mcb_low", "mcb_high", "diff_vs_best", "diff_low", "diff_high",
+                  "equivalence", "p_vs_best", "distinguishable", "val_accuracy_seeds")
+EFFECT_COLUMNS = ("effect", "axis", "estimate", "low", "high", "p")
 
 
 def warn_stale(root: Path, names: set[str]) -> None:
@@ -62,7 +66,7 @@ def alive(rows: list[dict]) -> list[dict]:
 
 
 def verdict(runner_up: dict | None, alpha: float, seeds: int) -> str:
-    """The winner against the runner-up, in words."""
+    """The winner against the runner-up alone (paired t-test over the seeds), in words."""
     if runner_up is None:
         return "the only configuration"
     if seeds < 2:
@@ -72,9 +76,23 @@ def verdict(runner_up: dict | None, alpha: float, seeds: int) -> str:
             f"p = {runner_up['p_vs_best']:.3g}, alpha {alpha:g}")
 
 
+def headline(found: dict, rows: list[dict], alpha: float, shown: int = 6) -> str:
+    """The possibly-best set in words: its members, or those ruled out when they are fewer (at
+    most ``shown`` named, the number of the others said)."""
+    names = found["possibly_best"]
+    out = [r["label"] for r in rows if r["label"] not in names]
+    named, word = (names, ": ") if len(names) <= len(out) or not out else (out, "; ruled out: ")
+    listed = "; ".join(named[:shown]) + (f" and {len(named) - shown} more"
+                                         if len(named) > shown else "")
+    return (f"{len(names)} of {len(rows)} configuration(s) could be the best (Hsu's MCB, "
+            f"{1 - alpha:.0%} simultaneous){word if named else ''}{listed}")
+
+
 def select(search_root: Path, curves_root: Path, metrics_json: Path, report_json: Path,
-           results_csv: Path, results_png: Path, best_dir: Path, overlay_csv: Path) -> None:
+           results_csv: Path, results_png: Path, best_dir: Path, overlay_csv: Path,
+           effects_json: Path, effects_csv: Path) -> None:
     cfg = load_section(SearchConfig)
+    sel = load_section(SelectConfig)
     grid = expand_grid(cfg)
     items = [read_item(search_root / t.name, t, cfg.epochs, cfg.seeds) for t in grid]
     warn_stale(search_root, {t.name for t in grid})
@@ -88,7 +106,13 @@ def select(search_root: Path, curves_root: Path, metrics_json: Path, report_json
                              f"{'; '.join(diverged)}")
     shown = varying(cfg)
     grid_rows = alive(configurations(items, shown))
-    rows = compare(grid_rows, select_best(grid_rows), cfg.alpha)  # grid order
+    winner = select_best(grid_rows)
+    found = conclude(items, grid_rows, winner, cfg, sel,
+                     lambda axis, level: LABELS[axis].format(level))
+    for line in found["said"]:
+        runner.log("select", line)
+    rows = [{**r, **found["configs"].get((r["item"], r["epochs"]), {})}
+            for r in compare(grid_rows, winner, cfg.alpha)]  # grid order
     best, *others = rank(rows)  # stable: the same winner as select_best
     runner_up = others[0] if others else None
     kept = {(r["item"], r["epochs"]) for r in grid_rows}  # the seed's protocol: the same ones
@@ -97,10 +121,11 @@ def select(search_root: Path, curves_root: Path, metrics_json: Path, report_json
     constant = label({k: getattr(cfg, k)[0] for k in LABELS},
                      tuple(k for k in LABELS if k not in shown))
     said = verdict(runner_up, cfg.alpha, len(cfg.seeds))
+    said_best = headline(found, rank(rows), cfg.alpha)
     leaders = list(dict.fromkeys(r["item"] for r in (best, *others)))  # items by best rank
     curves = overlay(curves_root, grid, tuple(k for k in shown if k != "epochs"), leaders)
     with runner.outputs(metrics_json, report_json, results_csv, results_png, best_dir,
-                        overlay_csv):
+                        overlay_csv, effects_json, effects_csv):
         runner.write_csv(overlay_csv, curves, ("epoch", "item", "rank", "val_accuracy"))
         best_dir.mkdir(parents=True, exist_ok=True)
         for seed in cfg.seeds:
@@ -112,16 +137,21 @@ def select(search_root: Path, curves_root: Path, metrics_json: Path, report_json
         runner.write_json(metrics_json, {
             "val_accuracy": best["val_accuracy"], "accuracy_std": best["std"],
             "val_loss": best["val_loss"],
-            "p_runner_up": runner_up["p_vs_best"] if runner_up else 1.0,
-            "seed0_val_accuracy": single["val_accuracy"]})
+            "seed0_val_accuracy": single["val_accuracy"], **found["metrics"]})
+        runner.write_json(effects_json, found["report"])
+        runner.write_csv(effects_csv, found["effects"], EFFECT_COLUMNS)
         runner.write_json(report_json, {
             "best": {**chosen, "item": best["item"], "label": best["label"],
                      "val_accuracy_seeds": best["val_accuracy_seeds"], "ci95": best["ci95"]},
+            "p_runner_up": runner_up["p_vs_best"] if runner_up else 1.0,
             "runner_up": runner_up and {"label": runner_up["label"],
                                         "val_accuracy": runner_up["val_accuracy"],
                                         "std": runner_up["std"],
                                         "p_vs_best": runner_up["p_vs_best"]},
-            "verdict": said,
+            "verdict": said_best,
+            "possibly_best": found["possibly_best"],
+            "equivalence": {"margin": sel.margin, **found["equivalence"]},
+            "paired_runner_up": said,
             "not_distinguishable_from_best": [r["label"] for r in others
                                               if not r["distinguishable"]],
             "single_seed": {"seed": cfg.seeds[0], "label": single["label"],
@@ -129,20 +159,22 @@ def select(search_root: Path, curves_root: Path, metrics_json: Path, report_json
             "seeds": list(cfg.seeds), "alpha": cfg.alpha, "configs": len(rows),
             "items": len(items), "diverged_items": len(diverged)})
         runner.write_csv(results_csv, [
-            {**{k: r[k] for k in RESULT_COLUMNS[:-1]},
+            {**{k: r.get(k) for k in RESULT_COLUMNS[:-1]},
              "val_accuracy_seeds": " ".join(f"{v:.6g}" for v in r["val_accuracy_seeds"])}
             for r in rows], RESULT_COLUMNS)
         ranks = [best, *others]  # rank order for the figure
         picked = next(i for i, r in enumerate(ranks) if r["label"] == single["label"])
         figure.ranking(
             results_png, [r["label"] for r in ranks], [r["val_accuracy"] for r in ranks],
-            "validation accuracy, mean over the seeds with its 95 % interval",
+            f"validation accuracy, mean over the seeds with its {1 - cfg.alpha:.0%} interval "
+            f"(the model's pooled noise)",
             f"Keras grid search: {len(rows)} configurations x {len(cfg.seeds)} seeds, best on top"
             + (f"\n{constant} in all" if len(shown) < len(LABELS) else ""),
-            errors=[r["ci95"] for r in ranks], tied=[not r["distinguishable"] for r in ranks],
+            errors=[r.get("mean_ci") or 0.0 for r in ranks],
+            possibly_best=[bool(r.get("possibly_best")) for r in ranks],
             alpha=cfg.alpha, marked=(picked, f"the single-run protocol's pick (seed "
                                              f"{cfg.seeds[0]})"))
     runner.log("select", f"best of {len(rows)} configurations: {best['label']} (val accuracy "
                          f"{best['val_accuracy']:.4f} +- {best['std']:.4f} over "
-                         f"{len(cfg.seeds)} seeds), {said}; the single-run protocol (seed "
+                         f"{len(cfg.seeds)} seeds); {said_best}; the single-run protocol (seed "
                          f"{cfg.seeds[0]}) picks {single['label']}")

@@ -1,0 +1,167 @@
+"""What the grid concludes: select's items as the factorial model's runs (factorial.py), each
+axis's effect, the configurations that could be the best and their equivalence to the winner
+(best.py), in the forms select writes (reports, the headline metrics, the effects chart).
+
+The select section of params.yaml (``SelectConfig``) holds the equivalence margin and the draws
+of MCB's critical value; the confidence level is search.alpha's.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Annotated
+
+import numpy as np
+from pydantic import Field
+from scipy import stats
+
+from fmnist_mlp.core.grid import AXES, SearchConfig
+from fmnist_mlp.core.params import Int, Section
+from fmnist_mlp.selection.best import equivalence, mcb, variances
+from fmnist_mlp.selection.factorial import Runs, analyse
+
+MODEL = ("split-plot mixed model: accuracy ~ item axes (main effects and two-way interactions) + "
+         "seed (block) + run (random: an item trained with one seed) + epochs + epochs x each "
+         "item axis + checkpoint error; fitted in its two strata by least squares "
+         "(docs/statistics.md)")
+
+
+class SelectConfig(Section):
+    """select's statistics (params section ``select``): the equivalence margin (accuracy) and
+    the Monte Carlo draws of MCB's critical value, with their seed."""
+
+    SECTION = "select"
+    margin: Annotated[float, Field(gt=0, lt=1)]
+    mcb_draws: Annotated[int, Field(ge=1000)]
+    mcb_seed: Annotated[Int, Field(ge=0)]
+
+
+def runs_of(items: list[dict], cfg: SearchConfig) -> Runs:
+    """The model's runs from select's items (ranking.read_item, none diverged, every
+    configuration alive): y (R, K) in the items' grid order, seeds in search.seeds' order; the
+    item axes with more than one level among them, their levels in params.yaml's order."""
+    K = len(cfg.epochs)
+    y, seeds, index, values = [], [], [], {a: [] for a in AXES}
+    for i, item in enumerate(items):
+        for seed in cfg.seeds:
+            y.append([item["seeds"][seed][e]["val_accuracy"] for e in cfg.epochs])
+            seeds.append(seed)
+            index.append(i)
+            for a in AXES:
+                values[a].append(getattr(item["trial"], a))
+    levels = {a: tuple(v for v in getattr(cfg, a) if v in values[a]) for a in AXES}
+    levels = {a: names for a, names in levels.items() if len(names) > 1}
+    factors = {a: np.array(values[a], dtype=object) for a in levels}  # (R,) each
+    return Runs(np.array(y, dtype=np.float64).reshape(-1, K), factors, levels,
+                np.array(seeds, dtype=object), tuple(cfg.epochs), np.array(index))
+
+
+def finite(value):
+    """``value`` with every non-finite float as None (JSON null: 'not estimable')."""
+    if isinstance(value, dict):
+        return {k: finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [finite(v) for v in value]
+    if isinstance(value, (float, np.floating)):
+        return float(value) if math.isfinite(value) else None
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, np.bool_):
+        return bool(value)
+    return value
+
+
+def conclude(items: list[dict], rows: list[dict], best: dict, cfg: SearchConfig,
+             sel: SelectConfig, labels) -> dict:
+    """The study's conclusions. ``items``: select's items in grid order; ``rows``: the
+    configurations alive (ranking.configurations, with ``val_accuracy`` from the exact counts);
+    ``best``: the winner; ``labels(axis, level)``: a level in words. Items with a diverged seed
+    or a configuration no better than chance stay out of the model (select names them).
+    Returns {"report": every estimate, "configs": {(item, epochs): per-configuration fields},
+    "effects": the chart's rows, "metrics": the headline numbers, "said": one-line notes}."""
+    alive = {(r["item"], r["epochs"]): r for r in rows}
+    model = [item for item in items if not item["diverged"] and all(
+        (item["trial"].name, e) in alive for e in cfg.epochs)]
+    said = []
+    left = sorted({r["item"] for r in rows} - {item["trial"].name for item in model})
+    if left:
+        said.append(f"left out of the model, a configuration no better than chance: "
+                    f"{', '.join(left)}")
+    runs = runs_of(model, cfg)
+    R, K = runs.y.shape
+    S = len(cfg.seeds)
+    configs = [(item["trial"].name, e) for item in model for e in cfg.epochs]  # (C,) item-major
+    cell = np.repeat(np.arange(len(model)), K)  # (C,) each configuration's item
+    ybar = np.array([alive[c]["val_accuracy"] for c in configs])  # (C,)
+    analysis = analyse(runs, cfg.alpha)
+    noise = analysis["noise"]
+    strata = analysis["strata"]
+    if not strata.pairs and strata.axes:
+        said.append("the items present cannot estimate the axes' two-way interactions: main "
+                    "effects only")
+    elif not strata.axes and runs.levels:
+        said.append("the items present cannot separate the axes: no axis effect, each item "
+                    "its own cell")
+    if S == 1:
+        said.append("one seed: no seed blocks; the runs' noise comes from the grid's higher "
+                    "interactions only")
+    estimable = noise["df_runs"] > 0 and (K == 1 or noise["df_within"] > 0)
+    winner = configs.index((best["item"], best["epochs"])) if (best["item"], best["epochs"]) \
+        in configs else int(np.argmax(ybar))
+    if len(configs) == 1:
+        said.append("one configuration: nothing to compare, it is the best")
+        chosen = {"d": 0.0, "low": [0.0], "high": [0.0], "possibly_best": [True]}
+    elif estimable:
+        chosen = mcb(ybar, cell, noise, K, S, cfg.alpha, sel.mcb_draws, sel.mcb_seed)
+    else:
+        said.append("no degrees of freedom left for the noise: no intervals, every "
+                    "configuration could be the best; add search.seeds")
+        chosen = {"d": np.nan, "low": [np.nan] * len(configs), "high": [np.nan] * len(configs),
+                  "possibly_best": [True] * len(configs)}
+    if estimable and len(configs) > 1:
+        equal = equivalence(ybar, cell, winner, noise, K, S, cfg.alpha, sel.margin)
+    else:
+        equal = [{"diff": float(ybar[c] - ybar[winner]), "low": np.nan, "high": np.nan,
+                  "p_lower": np.nan, "p_upper": np.nan,
+                  "equivalence": "best" if c == winner else "undecided"}
+                 for c in range(len(configs))]
+    v_same, v_other, df_other = variances(noise, K, S) if estimable else (np.nan,) * 3
+    half = float(stats.t.ppf(1 - cfg.alpha / 2, df_other) * math.sqrt(v_other / 2)) \
+        if estimable else np.nan  # a configuration mean's interval, the seeds' blocks aside
+    per_config = {c: {"mean_ci": half, "mcb_low": chosen["low"][i], "mcb_high": chosen["high"][i],
+                      "possibly_best": chosen["possibly_best"][i],
+                      "diff_vs_best": equal[i]["diff"], "diff_low": equal[i]["low"],
+                      "diff_high": equal[i]["high"], "equivalence": equal[i]["equivalence"]}
+                  for i, c in enumerate(configs)}
+    effects = [{"effect": f"{labels(r['axis'], r['level'])} vs {labels(r['axis'], r['reference'])}",
+                "axis": r["axis"], "estimate": r["effect"], "low": r["low"], "high": r["high"],
+                "p": r["p"]} for r in analysis["levels"] if "effect" in r]
+    largest = max(effects, key=lambda e: abs(e["estimate"])) if effects else None
+    possibly = [alive[c]["label"] for c, p in zip(configs, chosen["possibly_best"]) if p]
+    counts = {v: sum(e["equivalence"] == v for e in equal)
+              for v in ("equivalent", "worse", "undecided")}
+    report = {
+        "model": MODEL, "confidence": 1 - cfg.alpha, "margin": sel.margin,
+        "observations": R * K, "runs": R, "seeds": S, "epochs": list(cfg.epochs),
+        "left_out": left, "interactions_in_model": strata.pairs,
+        "levels": analysis["levels"], "axes": analysis["axes"], "anova": analysis["anova"],
+        "interactions": analysis["interactions"], "noise": noise, "checks": analysis["checks"],
+        "mcb": {"critical_value": chosen["d"], "draws": sel.mcb_draws, "seed": sel.mcb_seed,
+                "se_same_item": math.sqrt(v_same) if estimable else np.nan,
+                "se_two_items": math.sqrt(v_other) if estimable else np.nan,
+                "df_two_items": df_other, "possibly_best": possibly,
+                # the seeds at which MCB would tell apart two items one margin apart (its
+                # reach d se shrinks as 1/sqrt(seeds); d taken as it is now)
+                "seeds_to_resolve_margin": math.ceil(S * (chosen["d"] * math.sqrt(v_other)
+                                                          / sel.margin) ** 2)
+                if estimable and len(configs) > 1 else None},
+        "equivalence": counts,
+        "largest_effect": largest,
+    }
+    metrics = {"possibly_best": len(possibly)}
+    if largest:
+        metrics |= {"top_effect": largest["estimate"],
+                    "top_effect_ci": (largest["high"] - largest["low"]) / 2}
+    return finite({"report": report, "configs": per_config, "effects": effects,
+                   "metrics": metrics, "said": said, "possibly_best": possibly,
+                   "equivalence": counts})
