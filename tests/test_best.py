@@ -1,9 +1,7 @@
 """Which configurations could be the best (fmnist_mlp/selection/best.py): MCB's critical value
 against the multivariate t it must equal where one exists, the set and the equivalence verdicts
 on hand-made means, and a coverage simulation of the whole procedure (factorial.py's model, then
-MCB) on grids drawn with the committed search's noise structure."""
-
-import itertools
+MCB) on grids drawn with the committed search's noise structure (selection/simulation.py)."""
 
 import numpy as np
 import pytest
@@ -11,7 +9,7 @@ from scipy import stats
 from scipy.optimize import brentq
 
 from fmnist_mlp.selection.best import critical_value, equivalence, mcb, variances
-from fmnist_mlp.selection.factorial import Runs, analyse
+from fmnist_mlp.selection.simulation import coverage, flat, truth
 
 
 def noise(ms_runs, df_runs, ms_within=0.0, df_within=0.0):
@@ -80,66 +78,14 @@ def test_equivalence_within_the_margin_worse_or_undecided():
                                                                     out[3]["p_upper"])
 
 
-# The coverage simulation: the committed grid's design (3 x 2 x 2 items, 3 seeds, checkpoints at
-# 20 and 40 epochs) with its noise (docs/statistics.md: seed 0.004, run 0.0035, checkpoint
-# 0.004) around known means with main effects and interactions of every kind.
-CELLS = list(itertools.product((3, 4, 5), (30, 40), (64, 128)))
-AXES = ("hidden_layers", "hidden_units", "batch_size")
-
-
-def truth(layers, units, batch):  # (2,) the true accuracy at 20 and 40 epochs
-    base = 0.87 + 0.003 * (layers == 4) + 0.001 * (layers == 5) + 0.005 * (units == 40) \
-        - 0.001 * (batch == 128) + 0.004 * (layers == 5) * (units == 40)
-    return np.array([base, base + 0.002 + 0.003 * (batch == 64)])
-
-
-def draw(rng, mean_of, seeds=3, sd=(0.004, 0.0035, 0.004)) -> Runs:
-    blocks = rng.normal(0, sd[0], seeds)
-    y = [mean_of(*c) + blocks[s] + rng.normal(0, sd[1]) + rng.normal(0, sd[2], 2)
-         for c in CELLS for s in range(seeds)]
-    return Runs(np.array(y), {a: np.array([c[i] for c in CELLS for _ in range(seeds)],
-                                          dtype=object) for i, a in enumerate(AXES)},
-                {"hidden_layers": (3, 4, 5), "hidden_units": (30, 40), "batch_size": (64, 128)},
-                np.tile(np.arange(seeds), len(CELLS)).astype(object), (20, 40),
-                np.repeat(np.arange(len(CELLS)), seeds))
-
-
-def true_effects(mean_of) -> dict:
-    M = np.array([mean_of(*c) for c in CELLS])  # (12, 2)
-    out = {("epochs", 40): float((M[:, 1] - M[:, 0]).mean())}
-    for i, a in enumerate(AXES):
-        levels = sorted({c[i] for c in CELLS})
-        at = np.array([c[i] for c in CELLS])
-        out |= {(a, v): float(M[at == v].mean() - M[at == levels[0]].mean()) for v in levels[1:]}
-    return out
-
-
-def means(runs: Runs) -> np.ndarray:
-    return np.array([runs.y[runs.items == i].mean(axis=0) for i in range(len(CELLS))]).ravel()
-
-
 def test_the_intervals_and_the_set_cover_the_truth_at_their_nominal_rate():
-    """400 grids: the five effects' 95 % intervals cover the true effects 95 % of the time
-    (2 000 intervals: 0.95 +- 0.012 at three standard errors), and MCB's set holds the true best
-    at least 95 % of the time; with every configuration equal (MCB's least favourable case) a
-    given one is in the set 95 % of the time (400 grids: +- 0.033)."""
-    rng = np.random.default_rng(2026)
-    effects, best = true_effects(truth), int(np.argmax(np.ravel([truth(*c) for c in CELLS])))
-    covered, held, held_flat = [], [], []
-    items = np.repeat(np.arange(len(CELLS)), 2)
-    flat = lambda *c: np.array([0.87, 0.87])  # noqa: E731
-    for rep in range(400):
-        runs = draw(rng, truth)
-        a = analyse(runs, alpha=0.05)
-        covered += [r["low"] <= effects[r["axis"], r["level"]] <= r["high"]
-                    for r in a["levels"] if "effect" in r]
-        held.append(mcb(means(runs), items, a["noise"], 2, 3, 0.05, 4000, rep)
-                    ["possibly_best"][best])
-        runs = draw(rng, flat)
-        a = analyse(runs, alpha=0.05)
-        held_flat.append(mcb(means(runs), items, a["noise"], 2, 3, 0.05, 4000, rep)
-                         ["possibly_best"][0])
-    assert len(covered) == 2000
-    assert abs(np.mean(covered) - 0.95) < 0.012, np.mean(covered)
-    assert np.mean(held) >= 0.95 - 0.033, np.mean(held)
-    assert abs(np.mean(held_flat) - 0.95) < 0.033, np.mean(held_flat)
+    """simulation.py's grids (the committed search's design and noise, effects of every
+    kind), 400 of them: the five effects' 95 % intervals cover the true effects 95 % of the time
+    (2 000 intervals: 0.95 +- 0.012 at about three standard errors), MCB's set holds the true
+    best at least 95 % of the time, and with every configuration equal (MCB's least
+    favourable case) it holds a given one 95 % of the time (+- 0.033)."""
+    cover, held = coverage(np.random.default_rng(2026), truth, reps=400, draws=4000)
+    assert abs(cover - 0.95) < 0.012, cover
+    assert held >= 0.95 - 0.033, held
+    _, held_flat = coverage(np.random.default_rng(2027), flat, reps=400, draws=4000)
+    assert abs(held_flat - 0.95) < 0.033, held_flat

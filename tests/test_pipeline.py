@@ -561,11 +561,17 @@ CHARTS = ["scratch_loss", "scratch_accuracy", "search_items", "axis_effects", "f
 @pytest.mark.slow
 @pytest.mark.skipif(not CHROMIUM, reason="no chromium (make test installs it)")
 def test_plots_page_renders_every_plot_offline_and_stays_bounded(small_pipeline, tmp_path):
-    """The page of the small pipeline, then of a copy whose overlay holds 60 items: the same 6
-    charts, every one drawn (the axes' effects with a mark and an interval each); 10 items in colour (named in the legend, best first), the rest grey;
-    one item's curves still drawn on request (`dvc plots show plots/search/<item>.csv`)."""
+    """The page of the small pipeline, then of a copy whose overlay holds 60 items: the same 7
+    charts, every one drawn (the axes' effects: a mark and an interval each); 10 items in colour
+    (named in the legend, best first), the rest grey; one item's curves still drawn on request
+    (`dvc plots show plots/search/<item>.csv`)."""
     run_dvc(small_pipeline, "plots", "show", "-o", str(tmp_path / "page"))
-    assert sorted(drawn(tmp_path / "page" / "index.html")) == sorted(CHARTS)
+    charts = drawn(tmp_path / "page" / "index.html")
+    assert sorted(charts) == sorted(CHARTS)
+    effects = (small_pipeline / "plots/search_effects.csv").read_text().splitlines()[1:]
+    assert charts["axis_effects"].count('aria-roledescription="rule mark"') == len(effects) + 1
+    assert charts["axis_effects"].count('aria-roledescription="point"') == len(effects)
+    assert all(f">{row.split(',')[0]}</text>" in charts["axis_effects"] for row in effects)
     html = (tmp_path / "page" / "index.html").read_text()
     images = re.findall(r'<img src="(static/[^"]+)"', html)
     assert len(images) == 3 and all((tmp_path / "page" / src).is_file() for src in images), images

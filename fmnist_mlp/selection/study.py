@@ -160,8 +160,9 @@ def conclude(items: list[dict], rows: list[dict], best: dict, cfg: SearchConfig,
     }
     metrics = {"possibly_best": len(possibly)}
     if largest:
-        metrics |= {"top_effect": largest["estimate"],
-                    "top_effect_ci": (largest["high"] - largest["low"]) / 2}
+        metrics["top_effect"] = largest["estimate"]
+        if math.isfinite(largest["high"] - largest["low"]):  # no interval without error df
+            metrics["top_effect_ci"] = (largest["high"] - largest["low"]) / 2
     return finite({"report": report, "configs": per_config, "effects": effects,
                    "metrics": metrics, "said": said, "possibly_best": possibly,
                    "equivalence": counts})
