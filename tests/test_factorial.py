@@ -177,6 +177,15 @@ def test_the_effects_are_least_squares_by_hand():
     half = stats.t.ppf(0.975, R - rank_w) * np.sqrt(2 * ms_w / R)
     assert epochs["effect"] == pytest.approx(d.mean(), abs=1e-12)
     assert (epochs["low"], epochs["high"]) == pytest.approx((d.mean() - half, d.mean() + half))
+    # the seeds as a sample of seeds: the epochs effect against epochs x seed, whose mean square
+    # (observation scale, S - 1 df) is the spread of the seeds' mean gains
+    gains = np.array([d[seed == s].mean() for s in (0, 1, 2)])  # (S,)
+    ms_es = (R / 3) * ((gains - d.mean()) ** 2).sum() / 2 / 2
+    half = stats.t.ppf(0.975, 2) * np.sqrt(2 * ms_es / R)
+    sample = epochs["seeds_as_sample"]
+    assert sample["df"] == 2 and (sample["low"], sample["high"]) == pytest.approx(
+        (d.mean() - half, d.mean() + half))
+    assert a["checks"]["epochs_x_seed"]["df"] == 2
 
 
 def test_one_seed_one_checkpoint_and_one_item_are_handled():

@@ -467,8 +467,8 @@ def test_search_select_evaluate_write_their_metrics_and_plots(small_pipeline):
     results = (small_pipeline / "reports/search_results.csv").read_text().splitlines()
     assert results[0] == ("label,hidden_layers,hidden_units,learning_rate,batch_size,l2,"
                           "activation,epochs,val_accuracy,std,ci95,val_loss,possibly_best,"
-                          "mcb_low,mcb_high,diff_vs_best,diff_low,diff_high,equivalence,"
-                          "p_vs_best,distinguishable,val_accuracy_seeds") and len(results) == 5
+                          "mcb_low,mcb_high,vs_best_high,equivalence,p_vs_best,"
+                          "distinguishable,val_accuracy_seeds") and len(results) == 5
     for item in ("layers1-units8-lr0.05-batch256-l2_0.001-relu",
                  "layers2-units8-lr0.05-batch256-l2_0.001-relu"):
         curve = (small_pipeline / "plots/search" / f"{item}.csv").read_text().splitlines()

@@ -112,4 +112,15 @@ def test_no_error_degrees_of_freedom_keep_every_configuration(tmp_path, monkeypa
     assert metrics["possibly_best"] == 2 and "top_effect_ci" not in metrics
     assert effects["mcb"]["critical_value"] is None
     assert report["equivalence"] == {"margin": 0.005, "equivalent": 0, "worse": 0,
-                                     "undecided": 1}
+                                     "undecided": 2}
+
+
+def test_equal_accuracies_everywhere_leave_every_configuration_and_no_test(tmp_path,
+                                                                          monkeypatch):
+    """No noise and no effect at all (the same count everywhere): nothing is 0/0 or rounding
+    noise in the outputs; every configuration could be the best; F-tests are null."""
+    effects, metrics, report = grid(tmp_path, monkeypatch, lambda u, b, s, e: 0.85)
+    assert metrics["possibly_best"] == 8 and metrics["top_effect"] == 0
+    assert all(r["F"] is None and r["share"] is None for r in effects["anova"]
+               if r["term"] != "error")
+    assert effects["noise"]["sd_run"] == 0 and effects["noise"]["seed_share"] is None

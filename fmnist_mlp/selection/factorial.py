@@ -63,12 +63,16 @@ def whole_plot_blocks(factors: dict, levels: dict, seeds, seed_levels: tuple,
     return blocks
 
 
-def within_blocks(factors: dict, levels: dict, epochs, epoch_levels: tuple):
+def within_blocks(factors: dict, levels: dict, epochs, epoch_levels: tuple, seeds=None,
+                  seed_levels: tuple = ()):
     """The within-run design: epochs and epochs x each axis (columns with zero mean in every run
-    that holds every epoch: orthogonal to the runs)."""
+    that holds every epoch: orthogonal to the runs); with ``seeds``, epochs x seed too."""
     E = sum_code(epochs, epoch_levels)  # (n, K-1)
-    return [("epochs", E)] + [(f"epochs x {a}", interaction(E, sum_code(factors[a], levels[a])))
-                              for a in levels]
+    blocks = [("epochs", E)] + [(f"epochs x {a}", interaction(E, sum_code(factors[a], levels[a])))
+                                for a in levels]
+    if seeds is not None and len(seed_levels) > 1:
+        blocks.append(("epochs x seed", interaction(E, sum_code(seeds, seed_levels))))
+    return blocks
 
 
 def grid(levels: dict, extra: dict | None = None) -> tuple[dict, int]:
@@ -95,14 +99,17 @@ class Strata:
         return {} if "item" in self.levels else self.levels
 
 
-def fit_strata(runs: Runs) -> Strata:
+def fit_strata(runs: Runs, cells: bool = False) -> Strata:
     """Both strata's least-squares fits. When the items present cannot separate the axes with
     their interactions (a missing cell), the interactions are dropped; when not even the main
-    effects, each item is its own cell (no axis effect, but the errors for the comparisons)."""
+    effects, each item is its own cell (no axis effect, but the errors for the comparisons).
+    ``cells``: the cell-means model instead (each item its own cell, every interaction of the
+    axes in; epochs x seed out of the within-run error): the noise of the configurations' own
+    means, which the comparisons of configurations use."""
     R, K = runs.y.shape
-    candidates = [(runs.factors, runs.levels, True), (runs.factors, runs.levels, False),
-                  ({"item": runs.items}, {"item": tuple(dict.fromkeys(runs.items.tolist()))},
-                   False)]
+    item = ({"item": runs.items}, {"item": tuple(dict.fromkeys(runs.items.tolist()))}, False)
+    candidates = [item] if cells else [(runs.factors, runs.levels, True),
+                                       (runs.factors, runs.levels, False), item]
     for factors, levels, pairs in candidates:
         blocks = whole_plot_blocks(factors, levels, runs.seeds, runs.seed_levels, pairs)
         X = np.hstack([c for _, c in blocks])  # (R, p)
@@ -115,17 +122,23 @@ def fit_strata(runs: Runs) -> Strata:
             epochs = np.tile(np.array(runs.epochs, dtype=object), R)  # (R*K,)
             spread = {a: np.repeat(v, K) for a, v in factors.items()}  # (R*K,) each
             deviations = (runs.y - runs.y.mean(axis=1, keepdims=True)).ravel()  # (R*K,)
-            within = fit(deviations, within_blocks(spread, levels, epochs, runs.epochs),
-                         absorbed=R)
+            seeds = np.repeat(runs.seeds, K) if cells else None  # (R*K,)
+            within = fit(deviations, within_blocks(spread, levels, epochs, runs.epochs, seeds,
+                                                   runs.seed_levels), absorbed=R,
+                         level=float(np.abs(runs.y).max()))
     return Strata(whole, within, pairs, levels)
 
 
-def level_means(strata: Strata, runs: Runs, alpha: float) -> tuple[list[dict], list[dict]]:
+def level_means(strata: Strata, runs: Runs, alpha: float,
+                sampled: dict | None = None) -> tuple[list[dict], list[dict]]:
     """Each axis level's estimated mean (averaged over every cell of the other axes and the
     seeds, each weighing the same) and each level's effect: its difference to the reference
     level with its (1 - alpha) t-interval and p-value; and each axis's F-test (all its levels
     equal). The item axes come from the run means, epochs from the deviations within runs (its
-    level means: the grand mean plus the level's deviation)."""
+    level means: the grand mean plus the level's deviation). ``sampled``: the epochs x seed
+    term's test; each epochs effect then also gets ``seeds_as_sample``, its interval and p-value
+    if the seeds were a sample of seeds (judged against epochs x seed, the balanced design's
+    formula: the standard error scaled by sqrt(MS(epochs x seed) / MS(error)))."""
     levels, rows, axes = strata.levels, [], []
     cells, _ = grid(levels, {"seed": runs.seed_levels})
     X = np.hstack([c for _, c in whole_plot_blocks(
@@ -149,11 +162,22 @@ def level_means(strata: Strata, runs: Runs, alpha: float) -> tuple[list[dict], l
                 c = contrast(fitted, L[level] - L[reference], alpha)
                 row |= {"effect": c["estimate"], "low": c["low"], "high": c["high"],
                         "p": c["p"], "df": c["df"]}
+                if axis == "epochs" and sampled and sampled["df"] > 0 and fitted.mse > 0:
+                    row["seeds_as_sample"] = as_sample(c, sampled, fitted.mse, alpha)
             rows.append(row)
         test = wald(fitted, np.array([L[level] - L[reference] for level in names[1:]]))
         axes.append({"axis": axis, "levels": len(names), "df": test["df"], "F": test["F"],
                      "p": test["p"], "stratum": "runs" if fitted is strata.whole else "within"})
     return rows, axes
+
+
+def as_sample(c: dict, sampled: dict, mse: float, alpha: float) -> dict:
+    """An epochs contrast ``c`` judged against epochs x seed (``sampled``: its ms and df)."""
+    se = c["se"] * np.sqrt(sampled["ms"] / mse)
+    half = stats.t.ppf(1 - alpha / 2, sampled["df"]) * se
+    p = 2 * stats.t.sf(abs(c["estimate"]) / se, sampled["df"]) if se > 0 else np.nan
+    return {"low": c["estimate"] - half, "high": c["estimate"] + half, "p": float(p),
+            "df": sampled["df"]}
 
 
 def anova_table(strata: Strata, runs: Runs) -> list[dict]:
@@ -174,7 +198,7 @@ def anova_table(strata: Strata, runs: Runs) -> list[dict]:
                           "ss": t["ss"] * scale, "share": t["ss"] * scale / total if total
                           else np.nan,
                           "F": t["F"], "p": t["p"]})
-        ssr = float(fitted.results.ssr) * scale
+        ssr = fitted.ssr * scale
         table.append({"term": "error", "stratum": stratum, "df": int(fitted.df_resid),
                       "ss": ssr, "share": ssr / total if total else np.nan, "F": None,
                       "p": None})
@@ -206,12 +230,13 @@ def noise(strata: Strata, runs: Runs) -> dict:
             "df_within": df_within}
 
 
-def checks(strata: Strata, runs: Runs) -> dict:
+def checks(strata: Strata, runs: Runs, sampled: dict | None = None) -> dict:
     """The assumptions' checks on the residuals: Shapiro-Wilk (normal errors) in each stratum
     (within runs, the residuals of every epoch but the last: a run's residuals sum to 0, so the
-    last adds nothing), and Brown-Forsythe (equal variances) of the run residuals across each
-    axis's levels and the seeds: p-values, small when an assumption fails (None where there are
-    too few residuals)."""
+    last adds nothing), Brown-Forsythe (equal variances) of the run residuals across each
+    axis's levels and the seeds, and the F-test of epochs x seed (``sampled``: pooled into the
+    within-run error, it should be small): p-values, small when an assumption fails (None where
+    there are too few residuals)."""
     def shapiro(residuals):
         r = np.asarray(residuals)
         return float(stats.shapiro(r).pvalue) if len(r) >= 3 and np.ptp(r) > 0 else None
@@ -229,6 +254,7 @@ def checks(strata: Strata, runs: Runs) -> dict:
                 warnings.simplefilter("ignore")
                 spreads[name] = float(stats.levene(*groups, center="median").pvalue)
     out["equal_variance"] = spreads
+    out["epochs_x_seed"] = sampled and {k: sampled[k] for k in ("df", "F", "p")}
     return out
 
 
@@ -239,11 +265,15 @@ def interactions(table: list[dict]) -> list[dict]:
 
 def analyse(runs: Runs, alpha: float) -> dict:
     """Every estimate of the factorial model: the model's terms, each axis's level means and
-    effects, the ANOVA table with each term's share, the noise's components and the checks."""
-    strata = fit_strata(runs)
-    means, axes = level_means(strata, runs, alpha) if strata.axes or len(runs.epochs) > 1 \
-        else ([], [])
+    effects, the ANOVA table with each term's share, the noise's components and the checks; and
+    the noise of the cell-means model (``cell_noise``), which the comparisons of configurations
+    use."""
+    strata, cells = fit_strata(runs), fit_strata(runs, cells=True)
+    sampled = term_test(cells.within, "epochs x seed") \
+        if cells.within is not None and "epochs x seed" in cells.within.terms else None
+    means, axes = level_means(strata, runs, alpha, sampled) \
+        if strata.axes or len(runs.epochs) > 1 else ([], [])
     table = anova_table(strata, runs)
     return {"strata": strata, "levels": means, "axes": axes, "anova": table,
             "interactions": interactions(table), "noise": noise(strata, runs),
-            "checks": checks(strata, runs)}
+            "cell_noise": noise(cells, runs), "checks": checks(strata, runs, sampled)}

@@ -35,8 +35,8 @@ from fmnist_mlp.selection.ranking import (
 from fmnist_mlp.selection.study import SelectConfig, conclude
 
 RESULT_COLUMNS = ("label", *AXES, "epochs", "val_accuracy", "std", "ci95", "val_loss",
-                  "possibly_best", "mcb_low", "mcb_high", "diff_vs_best", "diff_low", "diff_high",
-                  "equivalence", "p_vs_best", "distinguishable", "val_accuracy_seeds")
+                  "possibly_best", "mcb_low", "mcb_high", "vs_best_high", "equivalence",
+                  "p_vs_best", "distinguishable", "val_accuracy_seeds")
 EFFECT_COLUMNS = ("effect", "axis", "estimate", "low", "high", "p")
 
 
@@ -107,7 +107,7 @@ def select(search_root: Path, curves_root: Path, metrics_json: Path, report_json
     shown = varying(cfg)
     grid_rows = alive(configurations(items, shown))
     winner = select_best(grid_rows)
-    found = conclude(items, grid_rows, winner, cfg, sel,
+    found = conclude(items, grid_rows, cfg, sel,
                      lambda axis, level: LABELS[axis].format(level))
     for line in found["said"]:
         runner.log("select", line)
@@ -167,7 +167,7 @@ def select(search_root: Path, curves_root: Path, metrics_json: Path, report_json
         figure.ranking(
             results_png, [r["label"] for r in ranks], [r["val_accuracy"] for r in ranks],
             f"validation accuracy, mean over the seeds with its {1 - cfg.alpha:.0%} interval "
-            f"(the model's pooled noise)",
+            f"given these seeds (their shared effect moves every bar alike)",
             f"Keras grid search: {len(rows)} configurations x {len(cfg.seeds)} seeds, best on top"
             + (f"\n{constant} in all" if len(shown) < len(LABELS) else ""),
             errors=[r.get("mean_ci") or 0.0 for r in ranks],

@@ -74,6 +74,6 @@ def coverage(rng, mean_of, reps: int, draws: int, seeds: int = 3, noise=NOISE,
         a = analyse(runs, alpha=0.05)
         covered += [r["low"] <= effects[r["axis"], r["level"]] <= r["high"]
                     for r in a["levels"] if "effect" in r]
-        held.append(mcb(config_means(runs), items, a["noise"], K, seeds, 0.05, draws, rep)
+        held.append(mcb(config_means(runs), items, a["cell_noise"], K, seeds, 0.05, draws, rep)
                     ["possibly_best"][best])
     return float(np.mean(covered)), float(np.mean(held))

@@ -1,5 +1,5 @@
 """What the grid concludes: select's items as the factorial model's runs (factorial.py), each
-axis's effect, the configurations that could be the best and their equivalence to the winner
+axis's effect, the configurations that could be the best and their equivalence to the best
 (best.py), in the forms select writes (reports, the headline metrics, the effects chart).
 
 The select section of params.yaml (``SelectConfig``) holds the equivalence margin and the draws
@@ -71,11 +71,33 @@ def finite(value):
     return value
 
 
-def conclude(items: list[dict], rows: list[dict], best: dict, cfg: SearchConfig,
-             sel: SelectConfig, labels) -> dict:
+def compare(ybar: np.ndarray, cell: np.ndarray, noise: dict, K: int, S: int, alpha: float,
+            sel: SelectConfig, said: list[str]) -> tuple[dict, list[dict]]:
+    """MCB and the equivalence verdicts for the configurations' means ``ybar`` (C,) of items
+    ``cell`` (C,), or what stands in for them when there is nothing to compare or no noise to
+    judge with (said)."""
+    C = len(ybar)
+    several_items = len(np.unique(cell)) > 1
+    if C == 1:
+        said.append("one configuration: nothing to compare, it is the best")
+        chosen = {"d": 0.0, "low": [0.0], "high": [0.0], "possibly_best": [True],
+                  "se": np.zeros((1, 1))}
+        return chosen, [{"vs_best_high": 0.0, "equivalence": "equivalent"}]
+    if (several_items and not noise["df_runs"] > 0) or (K > 1 and not noise["df_within"] > 0):
+        said.append("no degrees of freedom left for the noise: no intervals, every "
+                    "configuration could be the best; add search.seeds")
+        chosen = {"d": np.nan, "low": [np.nan] * C, "high": [np.nan] * C,
+                  "possibly_best": [True] * C}
+    else:
+        chosen = mcb(ybar, cell, noise, K, S, alpha, sel.mcb_draws, sel.mcb_seed)
+    return chosen, equivalence(ybar, chosen, sel.margin)
+
+
+def conclude(items: list[dict], rows: list[dict], cfg: SearchConfig, sel: SelectConfig,
+             labels) -> dict:
     """The study's conclusions. ``items``: select's items in grid order; ``rows``: the
     configurations alive (ranking.configurations, with ``val_accuracy`` from the exact counts);
-    ``best``: the winner; ``labels(axis, level)``: a level in words. Items with a diverged seed
+    ``labels(axis, level)``: a level in words. Items with a diverged seed
     or a configuration no better than chance stay out of the model (select names them).
     Returns {"report": every estimate, "configs": {(item, epochs): per-configuration fields},
     "effects": the chart's rows, "metrics": the headline numbers, "said": one-line notes}."""
@@ -105,33 +127,15 @@ def conclude(items: list[dict], rows: list[dict], best: dict, cfg: SearchConfig,
     if S == 1:
         said.append("one seed: no seed blocks; the runs' noise comes from the grid's higher "
                     "interactions only")
-    estimable = noise["df_runs"] > 0 and (K == 1 or noise["df_within"] > 0)
-    winner = configs.index((best["item"], best["epochs"])) if (best["item"], best["epochs"]) \
-        in configs else int(np.argmax(ybar))
-    if len(configs) == 1:
-        said.append("one configuration: nothing to compare, it is the best")
-        chosen = {"d": 0.0, "low": [0.0], "high": [0.0], "possibly_best": [True]}
-    elif estimable:
-        chosen = mcb(ybar, cell, noise, K, S, cfg.alpha, sel.mcb_draws, sel.mcb_seed)
-    else:
-        said.append("no degrees of freedom left for the noise: no intervals, every "
-                    "configuration could be the best; add search.seeds")
-        chosen = {"d": np.nan, "low": [np.nan] * len(configs), "high": [np.nan] * len(configs),
-                  "possibly_best": [True] * len(configs)}
-    if estimable and len(configs) > 1:
-        equal = equivalence(ybar, cell, winner, noise, K, S, cfg.alpha, sel.margin)
-    else:
-        equal = [{"diff": float(ybar[c] - ybar[winner]), "low": np.nan, "high": np.nan,
-                  "p_lower": np.nan, "p_upper": np.nan,
-                  "equivalence": "best" if c == winner else "undecided"}
-                 for c in range(len(configs))]
-    v_same, v_other, df_other = variances(noise, K, S) if estimable else (np.nan,) * 3
+    cell_noise = analysis["cell_noise"]
+    chosen, equal = compare(ybar, cell, cell_noise, K, S, cfg.alpha, sel, said)
+    v_same, v_other, df_other = variances(cell_noise, K, S)
+    # a configuration mean's interval given these seeds (their shared effect moves every
+    # configuration alike): half the variance of two items' difference
     half = float(stats.t.ppf(1 - cfg.alpha / 2, df_other) * math.sqrt(v_other / 2)) \
-        if estimable else np.nan  # a configuration mean's interval, the seeds' blocks aside
+        if np.isfinite(chosen["d"]) else np.nan
     per_config = {c: {"mean_ci": half, "mcb_low": chosen["low"][i], "mcb_high": chosen["high"][i],
-                      "possibly_best": chosen["possibly_best"][i],
-                      "diff_vs_best": equal[i]["diff"], "diff_low": equal[i]["low"],
-                      "diff_high": equal[i]["high"], "equivalence": equal[i]["equivalence"]}
+                      "possibly_best": chosen["possibly_best"][i], **equal[i]}
                   for i, c in enumerate(configs)}
     effects = [{"effect": f"{labels(r['axis'], r['level'])} vs {labels(r['axis'], r['reference'])}",
                 "axis": r["axis"], "estimate": r["effect"], "low": r["low"], "high": r["high"],
@@ -147,14 +151,17 @@ def conclude(items: list[dict], rows: list[dict], best: dict, cfg: SearchConfig,
         "levels": analysis["levels"], "axes": analysis["axes"], "anova": analysis["anova"],
         "interactions": analysis["interactions"], "noise": noise, "checks": analysis["checks"],
         "mcb": {"critical_value": chosen["d"], "draws": sel.mcb_draws, "seed": sel.mcb_seed,
-                "se_same_item": math.sqrt(v_same) if estimable else np.nan,
-                "se_two_items": math.sqrt(v_other) if estimable else np.nan,
+                "noise": "the cell-means model's: item x seed between runs, epochs x item x "
+                         "seed within (every interaction of the axes in, epochs x seed out)",
+                "ms_runs": cell_noise["ms_runs"], "df_runs": cell_noise["df_runs"],
+                "ms_within": cell_noise["ms_within"], "df_within": cell_noise["df_within"],
+                "se_same_item": math.sqrt(v_same), "se_two_items": math.sqrt(v_other),
                 "df_two_items": df_other, "possibly_best": possibly,
                 # the seeds at which MCB would tell apart two items one margin apart (its
                 # reach d se shrinks as 1/sqrt(seeds); d taken as it is now)
                 "seeds_to_resolve_margin": math.ceil(S * (chosen["d"] * math.sqrt(v_other)
                                                           / sel.margin) ** 2)
-                if estimable and len(configs) > 1 else None},
+                if np.isfinite(chosen["d"] * v_other) and len(configs) > 1 else None},
         "equivalence": counts,
         "largest_effect": largest,
     }
