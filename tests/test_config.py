@@ -10,11 +10,12 @@ from fmnist_mlp.dataset.prepare import PrepareConfig
 from fmnist_mlp.numpy_mlp.gradcheck import GradcheckConfig
 from fmnist_mlp.numpy_mlp.landscape import LandscapeConfig
 from fmnist_mlp.numpy_mlp.scratch import ScratchConfig
+from fmnist_mlp.selection.study import SelectConfig
 
 # evaluate's section (stages/evaluate_keras.py) is a stage script's: importing it here would load
 # the numeric profile after numpy; test_pipeline runs it.
 SECTIONS = (FetchConfig, PrepareConfig, ScratchConfig, GradcheckConfig, LandscapeConfig,
-            SearchConfig)
+            SearchConfig, SelectConfig)
 
 
 def test_committed_params_load_every_key_unchanged(root):
@@ -121,6 +122,11 @@ def test_bad_values_name_the_key(raw, message):
     (SearchConfig, {"learning_rate": [float("inf")]},
      "search.learning_rate[0]: expected a finite number, got inf"),
     (SearchConfig, {"alpha": 1}, "search.alpha: expected a value between 0 and 1, got 1"),
+    (SelectConfig, {"margin": 0.0}, "select.margin: expected a value between 0 and 1, got 0.0"),
+    (SelectConfig, {"mcb_draws": 100}, "select.mcb_draws: expected a value >= 1000, got 100"),
+    (SelectConfig, {"mcb_seed": -1}, "select.mcb_seed: expected a value >= 0, got -1"),
+    (SelectConfig, {"alpha": 0.05}, "select.alpha: unknown key (known: margin, mcb_draws, "
+     "mcb_seed)"),
     (PrepareConfig, {"subset": 70_000}, "prepare.subset: expected a value <= 60000, got 70000"),
     (LandscapeConfig, {"grid": 1}, "landscape.grid: expected a value >= 2, got 1"),
     (FetchConfig, {"package_dir": None}, "fetch.package_dir: expected a string, got None"),

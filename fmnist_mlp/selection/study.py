@@ -16,7 +16,7 @@ from pydantic import Field
 from scipy import stats
 
 from fmnist_mlp.core.grid import AXES, SearchConfig
-from fmnist_mlp.core.params import Int, Section
+from fmnist_mlp.core.params import Fraction, Int, Section
 from fmnist_mlp.selection.best import equivalence, mcb, variances
 from fmnist_mlp.selection.factorial import Runs, analyse
 
@@ -31,7 +31,7 @@ class SelectConfig(Section):
     the Monte Carlo draws of MCB's critical value, with their seed."""
 
     SECTION = "select"
-    margin: Annotated[float, Field(gt=0, lt=1)]
+    margin: Fraction
     mcb_draws: Annotated[int, Field(ge=1000)]
     mcb_seed: Annotated[Int, Field(ge=0)]
 
