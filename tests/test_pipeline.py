@@ -403,7 +403,7 @@ def test_a_copy_is_up_to_date_and_a_second_repro_changes_nothing(small_pipeline,
     assert (small_copy / "dvc.lock").read_text() == (small_pipeline / "dvc.lock").read_text()
     assert git(small_copy, "status", "--porcelain") == ""
     copied = cached_files(small_copy)
-    assert sorted(copied) == sorted(cached_files(small_pipeline)) and len(copied) == 35
+    assert sorted(copied) == sorted(cached_files(small_pipeline)) and len(copied) == 36
     assert [path for path in copied.values() if path.is_symlink() or path.stat().st_nlink > 1] == []
 
 

@@ -101,7 +101,8 @@ def overlay(curves_root: Path, trials: list[Trial], keys: tuple[str, ...],
 def configurations(items: list[dict], shown: tuple[str, ...] = (*AXES, "epochs"),
                    seeds: tuple[int, ...] | None = None) -> list[dict]:
     """One row per (item, listed epoch), in grid order, labelled by its values of ``shown``, with
-    the per-seed figures (``val_accuracy_seeds``, ``val_loss_seeds``, in ``seeds`` order) and
+    the per-seed figures (``val_accuracy_seeds``, ``val_loss_seeds``, in ``seeds`` order, or
+    the seeds' increasing order: every row's lists pair by seed) and
     their means (the accuracy's from the exact counts: equal totals tie exactly); an item with a
     diverged seed has none. ``seeds`` (a subset) restricts the row to
     those runs: (seeds[0],) is the seed's single-run protocol."""
@@ -109,7 +110,8 @@ def configurations(items: list[dict], shown: tuple[str, ...] = (*AXES, "epochs")
     for item in items:
         if item["diverged"]:
             continue
-        runs = item["seeds"] if seeds is None else {s: item["seeds"][s] for s in seeds}
+        order = sorted(item["seeds"]) if seeds is None else seeds  # paired by seed, not position
+        runs = {s: item["seeds"][s] for s in order}
         for e in next(iter(runs.values())):
             correct = sum(run[e]["val_correct"] for run in runs.values())
             acc = [run[e]["val_accuracy"] for run in runs.values()]  # (S,)
