@@ -105,7 +105,7 @@ def select(search_root: Path, curves_root: Path, metrics_json: Path, report_json
         runner.log("select", f"left out {len(diverged)} item(s) with a diverged seed: "
                              f"{'; '.join(diverged)}")
     shown = varying(cfg)
-    grid_rows = alive(configurations(items, shown))
+    grid_rows = alive(configurations(items, shown, cfg.seeds))
     winner = select_best(grid_rows)
     found = conclude(items, grid_rows, cfg, sel,
                      lambda axis, level: LABELS[axis].format(level))
