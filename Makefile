@@ -46,8 +46,8 @@ openssh-server:
 	@if [ -x /usr/sbin/sshd ]; then :; \
 	elif command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
 		(apt-get update -qq && apt-get install -y -qq --no-install-recommends openssh-server) \
-		>/dev/null 2>&1 || echo "make: apt-get install openssh-server failed; the SSH remote test will be skipped"; \
-	else echo "make: not root or no apt-get; the SSH remote test will be skipped"; fi
+		>/dev/null 2>&1 || echo "make: apt-get install openssh-server failed; the SSH remote test will be skipped (fail with CI set)"; \
+	else echo "make: not root or no apt-get; the SSH remote test will be skipped (fail with CI set)"; fi
 
 setup: $(BIN)/activate $(PLOTS_PAGE) dataset
 
