@@ -56,7 +56,7 @@ repro: setup
 	$(RUN) python -m fmnist_mlp.engine.repro
 	$(RUN) dvc metrics show
 
-# Every core (pytest-xdist); the slow tests (Dask cluster, Chromium, whole pipeline reruns) run in CI: make test-slow.
+# Every core (pytest-xdist); the slow tests (Dask clusters, an OpenSSH server, Chromium, whole pipeline reruns) run in CI: make test-slow.
 test: setup
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports --no-cache
