@@ -39,6 +39,16 @@ browser:
 		|| echo "make: apt-get install chromium failed; the plots page test will be skipped"; \
 	else echo "make: not root or no apt-get; the plots page test will be skipped"; fi
 
+# Debian's OpenSSH server for the test that runs the cluster path against an ssh:// DVC remote
+# (the test starts its own sshd on loopback, skipped without one); nothing is started here.
+.PHONY: openssh-server
+openssh-server:
+	@if [ -x /usr/sbin/sshd ]; then :; \
+	elif command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+		(apt-get update -qq && apt-get install -y -qq --no-install-recommends openssh-server) \
+		>/dev/null 2>&1 || echo "make: apt-get install openssh-server failed; the SSH remote test will be skipped (fail with CI set)"; \
+	else echo "make: not root or no apt-get; the SSH remote test will be skipped (fail with CI set)"; fi
+
 setup: $(BIN)/activate $(PLOTS_PAGE) dataset
 
 # The search's items side by side on every core, then `dvc repro` (fmnist_mlp/engine/repro.py).
@@ -46,13 +56,13 @@ repro: setup
 	$(RUN) python -m fmnist_mlp.engine.repro
 	$(RUN) dvc metrics show
 
-# Every core (pytest-xdist); the slow tests (Dask cluster, Chromium, whole pipeline reruns) run in CI: make test-slow.
+# Every core (pytest-xdist); the slow tests (Dask clusters, an OpenSSH server, Chromium, whole pipeline reruns) run in CI: make test-slow.
 test: setup
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports --no-cache
 	$(RUN) $(BIN)/pytest -q -n auto --dist worksteal
 
-test-slow: setup browser
+test-slow: setup browser openssh-server
 	$(RUN) $(BIN)/pytest -q -m slow
 
 lint: setup
