@@ -356,7 +356,7 @@ def test_the_select_stage_draws_the_ranking_it_writes(three_items, monkeypatch):
     assert drawn["possibly_best"] == [True, False, False]
     assert drawn["alpha"] == 0.05
     assert drawn["marked"] == (0, "the single-run protocol's pick (seed 0)")
-    assert drawn["xlabel"] == ("validation accuracy, mean over the seeds with its 95% interval "
+    assert drawn["xlabel"] == ("validation accuracy, mean over the seeds with its 95% interval\n"
                                "given these seeds (their shared effect moves every bar alike)")
     assert drawn["title"] == ("Keras grid search: 3 configurations x 3 seeds, best on top\n"
                               "layers 3, lr 0.05, batch 64, l2 0.001, relu, epochs 40 in all")

@@ -59,7 +59,8 @@ def ranking(path: Path, labels: list[str], values: list[float], xlabel: str, tit
         if marked:
             handles.append(Patch(facecolor="white", edgecolor="black", hatch="///",
                                  label=f"{marked[1]} (#{marked[0] + 1})"))
-        below = -(0.6 + 0.2 * bool(hidden)) / fig.get_figheight()  # under the x label
+        lines = xlabel.count("\n") + bool(hidden)  # the x label's lines beyond its first
+        below = -(0.6 + 0.2 * lines) / fig.get_figheight()  # under the x label
         ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, below), ncol=2,
                   fontsize=7, frameon=False)
     ax.set_xlabel(xlabel + (f"\n{hidden} more configuration(s) not shown, #{SHOWN + 1} to "

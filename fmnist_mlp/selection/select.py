@@ -166,7 +166,7 @@ def select(search_root: Path, curves_root: Path, metrics_json: Path, report_json
         picked = next(i for i, r in enumerate(ranks) if r["label"] == single["label"])
         figure.ranking(
             results_png, [r["label"] for r in ranks], [r["val_accuracy"] for r in ranks],
-            f"validation accuracy, mean over the seeds with its {1 - cfg.alpha:.0%} interval "
+            f"validation accuracy, mean over the seeds with its {1 - cfg.alpha:.0%} interval\n"
             f"given these seeds (their shared effect moves every bar alike)",
             f"Keras grid search: {len(rows)} configurations x {len(cfg.seeds)} seeds, best on top"
             + (f"\n{constant} in all" if len(shown) < len(LABELS) else ""),
