@@ -5,7 +5,8 @@
   --no-build-isolation -e .`, with pip's cache warm (one untimed install first, unless
   ``--cold``: then pip's cache is a new empty directory too);
 - uv (the Makefile's way): pip installs the lock's uv, `uv pip sync requirements.lock`, `uv pip
-  install --no-deps --no-build-isolation -e .`, with an empty uv cache (downloads included).
+  install --no-deps --no-build-isolation -e .`, with an empty uv cache (downloads included),
+  then once more with that cache warm (a second install on the same machine).
 
 Each venv is in a temporary directory, removed after; the project's .venv is not touched.
 
@@ -31,8 +32,8 @@ STEPS: dict[str, float] = {}  # the last install's steps: wall seconds
 def run(argv: list[str], env: dict) -> None:
     start = time.perf_counter()
     subprocess.run(argv, cwd=ROOT, env=env, check=True, stdout=subprocess.DEVNULL)
-    step = " ".join(Path(a).name if i == 0 else a for i, a in enumerate(argv[:3]))
-    STEPS[step] = time.perf_counter() - start
+    what = [Path(argv[0]).name, *(a for a in argv[1:] if not a.startswith("--"))]
+    STEPS[" ".join(what[:3])] = time.perf_counter() - start
 
 
 def pip_way(venv: Path, env: dict) -> None:
@@ -75,8 +76,11 @@ def main() -> int:
             print(f"pip, warming its cache (not compared): {warm:.1f} s", flush=True)
         pip = timed(pip_way, tmp / "pip", pip_env)
         print(f"pip ({'empty' if cold else 'warm'} cache): {pip:.1f} s", flush=True)
-        uv = timed(uv_way, tmp / "uv", dict(os.environ, UV_CACHE_DIR=str(tmp / "uv-cache")))
+        uv_env = dict(os.environ, UV_CACHE_DIR=str(tmp / "uv-cache"))
+        uv = timed(uv_way, tmp / "uv", uv_env)
         print(f"uv (empty cache, downloads included): {uv:.1f} s", flush=True)
+        again = timed(uv_way, tmp / "uv-again", uv_env)
+        print(f"uv again, its cache now warm (not compared): {again:.1f} s", flush=True)
         print(f"uv / pip: {uv / pip:.2f}; saved {pip - uv:.1f} s")
     return 0
 

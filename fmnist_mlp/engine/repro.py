@@ -376,7 +376,6 @@ def connect(scheduler: str):
     from dask.distributed import Client
 
     reach(scheduler)
-
     if scheduler.startswith("tcp://") and not re.match(r"tcp://(127\.|localhost|\[::1\])",
                                                         scheduler):
         log("tcp:// is neither encrypted nor authenticated: whoever reaches the scheduler runs "
