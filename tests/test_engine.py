@@ -436,7 +436,7 @@ def local_workspace(root, items=()):
 
 def test_a_workers_copy_is_the_working_tree_the_items_need_with_its_edits(tmp_path):
     """Tracked files (edited or not), and of the untracked ones, those under the items' deps
-    and the packages above them; not 100 MiB of scratch files the items never read, and the
+    and the packages above them; not 10 MiB of scratch files the items never read, and the
     driver holds no file's bytes (it did: every file up to 1 MiB, in memory and in each copy)."""
     import pickle
 
@@ -455,14 +455,14 @@ def test_a_workers_copy_is_the_working_tree_the_items_need_with_its_edits(tmp_pa
     (root / "new.py").write_text("untracked, no item reads it\n")
     (root / "pkg" / "__init__.py").write_text("")  # untracked, a package above a dep
     (root / "pkg" / "code" / "new.py").write_text("untracked, in a dep\n")
-    for i in range(100):  # exactly 1 MiB each: the old way copied them into every workspace
+    for i in range(10):  # exactly 1 MiB each: the old way copied them into every workspace
         (root / f"scratch{i}.bin").write_bytes(bytes(repro.BIG))
     (root / "ignored.txt").write_text("ignored\n")
     (root / "data" / "prepared").mkdir(parents=True)
     (root / "data" / "prepared" / "train.npz").write_bytes(b"big")
     assert set(repro.working_tree(root)) == {
         ".gitignore", "tracked.py", "new.py", "big.bin", "dvc.yaml", "pkg/__init__.py",
-        "pkg/code/new.py", *(f"scratch{i}.bin" for i in range(100))}
+        "pkg/code/new.py", *(f"scratch{i}.bin" for i in range(10))}
     way = local_workspace(root, ["train"])
     assert all(data is None for _, data in way.files) and len(pickle.dumps(way)) < 10_000
     dest = way.make("0")
@@ -601,6 +601,30 @@ def test_an_unreachable_scheduler_is_refused_in_seconds_before_any_change(tmp_pa
     assert not (tmp_path / "work").exists() and "Traceback" not in out
 
 
+def test_a_crashed_items_log_is_said_by_dvcs_own_error_line(tmp_path):
+    """The log of a real `dvc repro --single-item` whose stage crashes (exit 3, no `search:
+    error:` line): the engine's reason is DVC's own `ERROR:` line (why), not only `dvc exited
+    255`; a stage's own error line comes first, and a log with neither is the exit code."""
+    import yaml
+
+    toy = tmp_path / "toy"
+    toy.mkdir()
+    subprocess.run(["git", "init", "-q"], cwd=toy, check=True)
+    run_dvc(toy, "init", "-q")
+    (toy / "dvc.yaml").write_text(yaml.safe_dump(  # a colour in the command: said without it
+        {"stages": {"crash": {"cmd": "echo '\x1b[31mnoise\x1b[0m'; exit 3"}}}))
+    crashed = run_dvc(toy, "repro", "--single-item", "crash", check=False,
+                      env={"SHELL": "/bin/bash"})
+    assert crashed.returncode == 255, crashed
+    log = crashed.stdout + crashed.stderr
+    assert repro.failure(log, 255) == ("dvc exited 255: ERROR: failed to reproduce 'crash': "
+                                       "failed to run: echo 'noise'; exit 3, exited with 3")
+    assert repro.failure(f"search: error: search.l2: too big\n{log}", 255) == \
+        "search: error: search.l2: too big"
+    assert repro.failure("Running stage 'x':\n", 1) == "dvc exited 1"
+
+
+@pytest.mark.slow  # 20 s: a Dask cluster and DVC in each worker, in CI's second lane
 def test_a_crashed_stage_is_named_with_dvcs_own_error(tmp_path):
     """A search item whose command crashes (exit 3, no `search: error:` line): the engine says
     DVC's own `ERROR:` line from the item's log (why), not only `dvc exited 255`."""
