@@ -92,8 +92,10 @@ def test_both_ways_write_what_a_serial_repro_writes(small_pipeline, tmp_path, wa
     if way == "remote":
         run_dvc(repo, "remote", "add", "--local", "shared", str(tmp_path / "remote"))
         args += ["--remote", "shared", "--workdir", str(tmp_path / "work")]
+    config = (repo / ".dvc" / "config.local").read_bytes()
     code, out = finish(engine(repo, *args))
     assert code == 0, out
+    assert (repo / ".dvc" / "config.local").read_bytes() == config  # the user's, as it was
     assert "2 of 2 items done (2 trained, 0 restored from the run-cache)" in out, out
     assert "Running stage 'search@" not in out  # restored here, none retrained
     assert (repo / "dvc.lock").read_text() == (small_pipeline / "dvc.lock").read_text()

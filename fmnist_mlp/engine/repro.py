@@ -528,7 +528,9 @@ def one_run(root: Path):
 def reproduce(root: Path, jobs: int | None, scheduler: str | None, remote: str | None,
               workdir: str | None) -> int:
     """The run, once what the user named is checked, before any work or change: the remote
-    exists, the scheduler answers with a worker whose packages are this machine's."""
+    exists, the scheduler answers with a worker whose packages are this machine's. The run
+    makes the remote this workspace's default (`dvc repro --pull`'s); .dvc/config.local is put
+    back as it was at the end, whatever the end."""
     from dvc.exceptions import DvcException
     from dvc.repo import Repo
 
@@ -539,11 +541,17 @@ def reproduce(root: Path, jobs: int | None, scheduler: str | None, remote: str |
         except DvcException as e:
             raise EngineError(" ".join(str(e).split())) from None
     client = connect(scheduler) if scheduler else None
+    local = root / ".dvc" / "config.local"
+    kept = local.read_bytes() if remote and local.is_file() else None
     try:
         return run(root, jobs, client, scheduler, remote, workdir)
     finally:
         if client is not None:
             client.close()
+        if remote and kept is None:
+            local.unlink(missing_ok=True)
+        elif remote:
+            local.write_bytes(kept)
 
 
 def run(root: Path, jobs: int | None, client, scheduler: str | None, remote: str | None,
