@@ -561,26 +561,28 @@ def error_line(out: str) -> str:
     return line
 
 
-def test_an_unknown_remote_is_refused_before_any_work_or_change(tmp_path):
+def test_an_unknown_remote_is_refused_before_any_work_or_change(tmp_path, monkeypatch,
+                                                                capsys):
     """`--remote` naming no DVC remote: one line, before `dvc repro prepare` runs, before the
     logs are emptied or .dvc/config.local is written (it was checked only once an item had to
-    train, after the items' inputs had run)."""
+    train, after the items' inputs had run). In this process: main() as the command runs it."""
     toy = toy_project(tmp_path / "toy")
     (toy / "logs" / "repro").mkdir(parents=True)
     (toy / "logs" / "repro" / "earlier.log").write_text("the last run's\n")
-    code, out = finish(engine(toy, "--remote", "nosuch", "--jobs", "2"), timeout=120)
-    assert code == 1, out
-    assert error_line(out) == ("repro: error: --remote nosuch: no such DVC remote; add one "
-                               "with `dvc remote add nosuch URL` (S3, SSH or a shared "
-                               "directory)")
+    monkeypatch.chdir(toy)
+    assert repro.main(["--remote", "nosuch", "--jobs", "2"]) == 1
+    assert capsys.readouterr().err == (
+        "repro: error: --remote nosuch: no such DVC remote; add one with `dvc remote add "
+        "nosuch URL` (S3, SSH or a shared directory)\n")
     assert not (toy / "data").exists() and not (toy / ".dvc" / "config.local").exists()
-    assert (toy / "logs" / "repro" / "earlier.log").is_file() and "Traceback" not in out
+    assert (toy / "logs" / "repro" / "earlier.log").is_file()
 
 
-def test_an_unreachable_scheduler_is_refused_in_seconds_before_any_change(tmp_path):
+def test_an_unreachable_scheduler_is_refused_in_seconds_before_any_change(tmp_path, monkeypatch,
+                                                                          capsys):
     """`--scheduler` at a port that refuses connections: one line within seconds (Dask's client
     retried it for 60 s), and before that nothing ran, was pushed, or changed the user's
-    .dvc/config.local (the remote was made its default)."""
+    .dvc/config.local (the remote was made its default). In this process, as main() runs."""
     import socket
     import time
 
@@ -590,17 +592,18 @@ def test_an_unreachable_scheduler_is_refused_in_seconds_before_any_change(tmp_pa
     with socket.socket() as port:
         port.bind(("127.0.0.1", 0))  # bound, not listening: the kernel refuses a connection
         address = f"tcp://127.0.0.1:{port.getsockname()[1]}"
+        monkeypatch.chdir(toy)
         start = time.monotonic()
-        code, out = finish(engine(toy, "--scheduler", address, "--remote", "shared",
-                                  "--workdir", str(tmp_path / "work")), timeout=180)
+        code = repro.main(["--scheduler", address, "--remote", "shared", "--workdir",
+                           str(tmp_path / "work")])
         seconds = time.monotonic() - start
-    assert code == 1, out
-    assert error_line(out) == f"repro: error: --scheduler {address}: cannot connect: " \
-                              f"Connection refused"
-    assert seconds < 30, seconds
+    assert code == 1
+    assert capsys.readouterr().err == (f"repro: error: --scheduler {address}: cannot connect: "
+                                       f"Connection refused\n")
+    assert seconds < 10, seconds
     assert (toy / ".dvc" / "config.local").read_bytes() == config
     assert not (tmp_path / "remote").exists() and not (toy / "data").exists()
-    assert not (tmp_path / "work").exists() and "Traceback" not in out
+    assert not (tmp_path / "work").exists()
 
 
 def test_a_crashed_items_log_is_said_by_dvcs_own_error_line(tmp_path):
