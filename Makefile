@@ -10,11 +10,15 @@ PLOTS_PAGE := .dvc/plots_page.html
 .PHONY: setup dataset browser repro test test-slow lint bench mutate verify exp exp-show search-cluster lock clean
 
 # Exactly the pinned packages (requirements.lock); the venv is rebuilt whenever the lock changes.
+# uv, pinned in the lock like every other package, is installed first with pip, then `uv pip
+# sync` makes the venv exactly the lock (no resolution: what is not listed is removed, nothing
+# else comes in), then the project in editable mode, without its dependencies.
 $(BIN)/activate: requirements.lock
 	rm -rf $(VENV)
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --no-deps -r requirements.lock
-	$(BIN)/pip install --quiet --no-deps --no-build-isolation -e .
+	$(BIN)/pip install --quiet --no-deps "$$(grep -x 'uv==[^ ]*' requirements.lock)"
+	$(BIN)/uv pip sync --quiet --python $(BIN)/python requirements.lock
+	$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps --no-build-isolation -e .
 	touch $(BIN)/activate
 
 # The Debian package when we can install it; otherwise the fetch stage tries the mirror.
@@ -107,7 +111,7 @@ search-cluster: setup
 # Pin the packages of the current venv (after changing pyproject.toml's dependencies).
 lock: setup
 	{ sed -n '1,3p' requirements.lock; echo "pip==$$($(BIN)/pip --version | cut -d' ' -f2)"; \
-	  $(BIN)/pip freeze --exclude pip | sort -f; } > requirements.lock.new
+	  $(BIN)/pip freeze --all --exclude pip --exclude-editable | sort -f; } > requirements.lock.new
 	mv requirements.lock.new requirements.lock
 
 clean:

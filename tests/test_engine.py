@@ -92,8 +92,10 @@ def test_both_ways_write_what_a_serial_repro_writes(small_pipeline, tmp_path, wa
     if way == "remote":
         run_dvc(repo, "remote", "add", "--local", "shared", str(tmp_path / "remote"))
         args += ["--remote", "shared", "--workdir", str(tmp_path / "work")]
+    config = (repo / ".dvc" / "config.local").read_bytes()
     code, out = finish(engine(repo, *args))
     assert code == 0, out
+    assert (repo / ".dvc" / "config.local").read_bytes() == config  # the user's, as it was
     assert "2 of 2 items done (2 trained, 0 restored from the run-cache)" in out, out
     assert "Running stage 'search@" not in out  # restored here, none retrained
     assert (repo / "dvc.lock").read_text() == (small_pipeline / "dvc.lock").read_text()
@@ -292,6 +294,111 @@ def test_leftovers_of_a_crashed_run_are_removed_whatever_they_are(tmp_path):
     assert (target / "keep").read_text() == "not the engine's"
 
 
+def dead_pid() -> int:
+    """The PID of a process that has ended (a run killed long ago)."""
+    process = subprocess.Popen([sys.executable, "-c", ""])
+    process.wait()
+    return process.pid
+
+
+def test_a_run_refused_before_the_other_has_written_its_pid_names_the_other(tmp_path,
+                                                                             monkeypatch):
+    """Two runs started at the same instant: the second finds the lock taken before the first
+    has written its PID (here the PID file is a killed earlier run's); it waits for the first's
+    PID and names it, not the earlier run's, nor `PID )`."""
+    from filelock import FileLock
+
+    tmp = tmp_path / ".dvc" / "tmp"
+    tmp.mkdir(parents=True)
+    (tmp / "repro.pid").write_text(f"{dead_pid()}\n")
+    other = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()"],
+                             stdin=subprocess.PIPE)
+    polls = []
+
+    def the_other_writes_its_pid(seconds):  # while this run waits, the first writes its PID
+        polls.append(seconds)
+        (tmp / "part").write_text(f"{other.pid}\n")
+        os.replace(tmp / "part", tmp / "repro.pid")
+
+    try:
+        with FileLock(tmp / "repro.lock"):  # the first run, right after it took the lock
+            monkeypatch.setattr(repro.time, "sleep", the_other_writes_its_pid)
+            with pytest.raises(repro.EngineError) as refused:
+                with repro.one_run(tmp_path):
+                    pass
+            monkeypatch.undo()
+    finally:
+        other.communicate(b"")
+    assert str(refused.value) == (f"another run (PID {other.pid}) is using this workspace; "
+                                  f"wait for it to end or stop it")
+    assert polls
+
+
+def test_a_run_refused_with_no_pid_written_says_unknown(tmp_path, monkeypatch):
+    """A PID file left empty (the old writer truncated it before writing): `PID unknown`."""
+    from filelock import FileLock
+
+    tmp = tmp_path / ".dvc" / "tmp"
+    tmp.mkdir(parents=True)
+    (tmp / "repro.pid").write_text("")
+    monkeypatch.setattr(repro, "PID_WAIT", 0.2)
+    with FileLock(tmp / "repro.lock"), pytest.raises(repro.EngineError,
+                                                     match=r"^another run \(PID unknown\) "):
+        with repro.one_run(tmp_path):
+            pass
+
+
+RACER = """
+import sys
+from pathlib import Path
+import filelock  # noqa: F401 (imported before the start line: both race from the same point)
+from fmnist_mlp.engine import repro
+sys.stdin.readline()
+try:
+    with repro.one_run(Path(sys.argv[1])):
+        print("holding", flush=True)
+        sys.stdin.read()
+except repro.EngineError as e:
+    print(e, flush=True)
+"""
+
+
+def test_two_runs_started_at_the_same_instant_one_names_the_other(tmp_path):
+    """Five times, two processes take the workspace at once: one holds it, the other is
+    refused naming the holder's PID (not an empty or an earlier round's PID)."""
+    for _ in range(5):
+        racers = [subprocess.Popen([sys.executable, "-c", RACER, str(tmp_path)], text=True,
+                                   stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+                  for _ in range(2)]
+        try:
+            for racer in racers:
+                racer.stdin.write("go\n")
+            for racer in racers:
+                racer.stdin.flush()
+            said = {racer.pid: racer.stdout.readline().strip() for racer in racers}
+        finally:
+            for racer in racers:
+                racer.communicate("")
+        (holder,) = [pid for pid, line in said.items() if line == "holding"]
+        (refused,) = [line for pid, line in said.items() if pid != holder]
+        assert refused.startswith(f"another run (PID {holder}) is using this workspace"), said
+    assert sorted(p.name for p in (tmp_path / ".dvc" / "tmp").iterdir()) == ["repro.lock"]
+
+
+def test_a_directory_in_place_of_the_pid_file_is_one_line(tmp_path, monkeypatch, capsys):
+    (tmp_path / ".dvc" / "tmp" / "repro.pid").mkdir(parents=True)
+    monkeypatch.chdir(tmp_path)
+    assert repro.main([]) == 1
+    err = capsys.readouterr().err
+    assert err == (f"repro: error: {tmp_path}/.dvc/tmp/repro.pid: a directory where the engine "
+                   f"writes its PID file; remove it\n")
+    assert sorted(p.name for p in (tmp_path / ".dvc" / "tmp").iterdir()) == [
+        "repro.lock", "repro.pid"]  # nothing half-written left beside it
+    (tmp_path / ".dvc" / "tmp" / "repro.pid").rmdir()
+    with repro.one_run(tmp_path):  # the lock was released
+        assert (tmp_path / ".dvc" / "tmp" / "repro.pid").read_text() == f"{os.getpid()}\n"
+
+
 def test_a_workspace_whose_tmp_is_not_a_directory_is_one_line(tmp_path):
     (tmp_path / ".dvc").mkdir()
     (tmp_path / ".dvc" / "tmp").write_text("a file")
@@ -321,32 +428,51 @@ def test_workers_are_the_cores_bounded_by_memory_and_items(monkeypatch):
     assert repro.default_jobs(40) == 1  # one core: a plain, serial dvc repro
 
 
-def local_workspace(root):
-    """The local way's workspace of the git repository ``root``, made a DVC project."""
+def local_workspace(root, items=()):
+    """The local way's workspace of the git repository ``root``, made a DVC project, for the
+    stages ``items``."""
     run_dvc(root, "init", "-q")
     with Repo(str(root)) as dvc_repo:
-        return repro.workspace(dvc_repo, repro.fingerprint(root), None, None, [])
+        return repro.workspace(dvc_repo, repro.fingerprint(root), None, None, [], list(items))
 
 
-def test_a_workers_copy_is_the_working_tree_with_its_edits(tmp_path):
+def test_a_workers_copy_is_the_working_tree_the_items_need_with_its_edits(tmp_path):
+    """Tracked files (edited or not), and of the untracked ones, those under the items' deps
+    and the packages above them; not 10 MiB of scratch files the items never read, and the
+    driver holds no file's bytes (it did: every file up to 1 MiB, in memory and in each copy)."""
+    import pickle
+
     root = tmp_path / "repo"
-    root.mkdir()
+    (root / "pkg" / "code").mkdir(parents=True)
     subprocess.run(["git", "init", "-q"], cwd=root, check=True)
     (root / ".gitignore").write_text("/data/\n/ignored.txt\n")
     (root / "tracked.py").write_text("committed\n")
+    (root / "big.bin").write_bytes(bytes(repro.BIG + 1))
+    (root / "dvc.yaml").write_text("stages:\n  train:\n    cmd: cat pkg/code/new.py\n"
+                                   "    deps: [pkg/code, data/prepared]\n")
     subprocess.run(["git", "add", "-A"], cwd=root, check=True)
     subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "x"],
                    cwd=root, check=True)
     (root / "tracked.py").write_text("edited, not committed\n")
-    (root / "new.py").write_text("untracked\n")
-    (root / "big.bin").write_bytes(bytes(repro.BIG + 1))
+    (root / "new.py").write_text("untracked, no item reads it\n")
+    (root / "pkg" / "__init__.py").write_text("")  # untracked, a package above a dep
+    (root / "pkg" / "code" / "new.py").write_text("untracked, in a dep\n")
+    for i in range(10):  # exactly 1 MiB each: the old way copied them into every workspace
+        (root / f"scratch{i}.bin").write_bytes(bytes(repro.BIG))
     (root / "ignored.txt").write_text("ignored\n")
     (root / "data" / "prepared").mkdir(parents=True)
     (root / "data" / "prepared" / "train.npz").write_bytes(b"big")
-    assert set(repro.working_tree(root)) == {".gitignore", "tracked.py", "new.py", "big.bin"}
-    dest = local_workspace(root).make("0")
+    assert set(repro.working_tree(root)) == {
+        ".gitignore", "tracked.py", "new.py", "big.bin", "dvc.yaml", "pkg/__init__.py",
+        "pkg/code/new.py", *(f"scratch{i}.bin" for i in range(10))}
+    way = local_workspace(root, ["train"])
+    assert all(data is None for _, data in way.files) and len(pickle.dumps(way)) < 10_000
+    dest = way.make("0")
     assert (dest / "tracked.py").read_text() == "edited, not committed\n"
-    assert not (dest / "ignored.txt").exists()
+    assert (dest / "pkg/code/new.py").read_text() == "untracked, in a dep\n"
+    assert (dest / "pkg/__init__.py").is_file() and (dest / "dvc.yaml").is_file()
+    assert not (dest / "new.py").exists() and not (dest / "ignored.txt").exists()
+    assert not list(dest.glob("scratch*"))
     assert os.path.samefile(dest / "big.bin", root / "big.bin")  # linked, not copied
     assert os.path.samefile(dest / "data/prepared/train.npz", root / "data/prepared/train.npz")
     assert not os.path.samefile(dest / "tracked.py", root / "tracked.py")  # DVC may rewrite it
@@ -412,6 +538,113 @@ def test_a_new_lock_with_an_item_already_in_the_run_cache_is_a_serial_runs(tmp_p
     assert list(yaml.safe_load((toy / "dvc.lock").read_text())["stages"]) == steps
 
 
+def toy_project(toy, units=(8, 16), first_cmd=""):
+    """TOY as a git+DVC project (nothing committed) with 2 items (1 layer of ``units``), each
+    search item's command preceded by ``first_cmd``."""
+    import yaml
+
+    toy.mkdir()
+    subprocess.run(["git", "init", "-q"], cwd=toy, check=True)
+    run_dvc(toy, "init", "-q")
+    search = {"hidden_layers": [1], "hidden_units": list(units), "learning_rate": [0.05],
+              "batch_size": [64], "l2": [0.001], "activation": ["relu"], "epochs": [1],
+              "seeds": [0], "alpha": 0.05}
+    stages = {**TOY, "search": {**TOY["search"], "cmd": first_cmd + TOY["search"]["cmd"]}}
+    (toy / "params.yaml").write_text(yaml.safe_dump({"search": search}))
+    (toy / ".gitignore").write_text("/logs/\n")
+    (toy / "dvc.yaml").write_text(yaml.safe_dump({"stages": stages}, sort_keys=False))
+    return toy
+
+
+def error_line(out: str) -> str:
+    (line,) = [ln for ln in out.splitlines() if ln.startswith("repro: error:")]
+    return line
+
+
+def test_an_unknown_remote_is_refused_before_any_work_or_change(tmp_path, monkeypatch,
+                                                                capsys):
+    """`--remote` naming no DVC remote: one line, before `dvc repro prepare` runs, before the
+    logs are emptied or .dvc/config.local is written (it was checked only once an item had to
+    train, after the items' inputs had run). In this process: main() as the command runs it."""
+    toy = toy_project(tmp_path / "toy")
+    (toy / "logs" / "repro").mkdir(parents=True)
+    (toy / "logs" / "repro" / "earlier.log").write_text("the last run's\n")
+    monkeypatch.chdir(toy)
+    assert repro.main(["--remote", "nosuch", "--jobs", "2"]) == 1
+    assert capsys.readouterr().err == (
+        "repro: error: --remote nosuch: no such DVC remote; add one with `dvc remote add "
+        "nosuch URL` (S3, SSH or a shared directory)\n")
+    assert not (toy / "data").exists() and not (toy / ".dvc" / "config.local").exists()
+    assert (toy / "logs" / "repro" / "earlier.log").is_file()
+
+
+def test_an_unreachable_scheduler_is_refused_in_seconds_before_any_change(tmp_path, monkeypatch,
+                                                                          capsys):
+    """`--scheduler` at a port that refuses connections: one line within seconds (Dask's client
+    retried it for 60 s), and before that nothing ran, was pushed, or changed the user's
+    .dvc/config.local (the remote was made its default). In this process, as main() runs."""
+    import socket
+    import time
+
+    toy = toy_project(tmp_path / "toy")
+    run_dvc(toy, "remote", "add", "--local", "shared", str(tmp_path / "remote"))
+    config = (toy / ".dvc" / "config.local").read_bytes()
+    with socket.socket() as port:
+        port.bind(("127.0.0.1", 0))  # bound, not listening: the kernel refuses a connection
+        address = f"tcp://127.0.0.1:{port.getsockname()[1]}"
+        monkeypatch.chdir(toy)
+        start = time.monotonic()
+        code = repro.main(["--scheduler", address, "--remote", "shared", "--workdir",
+                           str(tmp_path / "work")])
+        seconds = time.monotonic() - start
+    assert code == 1
+    assert capsys.readouterr().err == (f"repro: error: --scheduler {address}: cannot connect: "
+                                       f"Connection refused\n")
+    assert seconds < 10, seconds
+    assert (toy / ".dvc" / "config.local").read_bytes() == config
+    assert not (tmp_path / "remote").exists() and not (toy / "data").exists()
+    assert not (tmp_path / "work").exists()
+
+
+def test_a_crashed_items_log_is_said_by_dvcs_own_error_line(tmp_path):
+    """The log of a real `dvc repro --single-item` whose stage crashes (exit 3, no `search:
+    error:` line): the engine's reason is DVC's own `ERROR:` line (why), not only `dvc exited
+    255`; a stage's own error line comes first, and a log with neither is the exit code."""
+    import yaml
+
+    toy = tmp_path / "toy"
+    toy.mkdir()
+    subprocess.run(["git", "init", "-q"], cwd=toy, check=True)
+    run_dvc(toy, "init", "-q")
+    (toy / "dvc.yaml").write_text(yaml.safe_dump(  # a colour in the command: said without it
+        {"stages": {"crash": {"cmd": "echo '\x1b[31mnoise\x1b[0m'; exit 3"}}}))
+    crashed = run_dvc(toy, "repro", "--single-item", "crash", check=False,
+                      env={"SHELL": "/bin/bash"})
+    assert crashed.returncode == 255, crashed
+    log = crashed.stdout + crashed.stderr
+    assert repro.failure(log, 255) == ("dvc exited 255: ERROR: failed to reproduce 'crash': "
+                                       "failed to run: echo 'noise'; exit 3, exited with 3")
+    assert repro.failure(f"search: error: search.l2: too big\n{log}", 255) == \
+        "search: error: search.l2: too big"
+    assert repro.failure("Running stage 'x':\n", 1) == "dvc exited 1"
+
+
+@pytest.mark.slow  # 20 s: a Dask cluster and DVC in each worker, in CI's second lane
+def test_a_crashed_stage_is_named_with_dvcs_own_error(tmp_path):
+    """A search item whose command crashes (exit 3, no `search: error:` line): the engine says
+    DVC's own `ERROR:` line from the item's log (why), not only `dvc exited 255`."""
+    toy = toy_project(tmp_path / "toy", first_cmd="test ${item.hidden_units} != 16 || exit 3; ")
+    code, out = finish(engine(toy, "--jobs", "2"), timeout=300)
+    assert code == 1, out
+    item = "search@1-16-0.05-64-0.001-relu"
+    assert re.fullmatch(
+        rf"repro: error: 1 of 2 item\(s\) failed, nothing assembled: {re.escape(item)}: dvc "
+        rf"exited \d+: ERROR: failed to reproduce '{re.escape(item)}': failed to run: test 16 "
+        rf"!= 16 \|\| exit 3; .*, exited with 3 \(log: logs/repro/{re.escape(item)}\.log\)",
+        error_line(out)), out
+    assert "Traceback" not in out
+
+
 def test_outside_a_dvc_projects_root_nothing_is_written(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     with pytest.raises(SystemExit) as exit_:
@@ -426,6 +659,7 @@ def test_a_half_made_workspace_is_made_again(tmp_path):
     (root / "data" / "prepared").mkdir(parents=True)
     subprocess.run(["git", "init", "-q"], cwd=root, check=True)
     (root / "a.py").write_text("the tree\n")
+    subprocess.run(["git", "add", "a.py"], cwd=root, check=True)  # tracked: in every copy
     way = local_workspace(root)
     half = root / repro.WORKDIR / "0"
     (half / ".dvc").mkdir(parents=True)  # a worker died while writing it

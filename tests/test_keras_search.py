@@ -154,3 +154,24 @@ def test_a_seed_trains_the_same_alone_or_among_others(tmp_path, small_data):
     assert alone[7] == among[7] and among[8] != among[7]
     assert (tmp_path / "a" / "model_seed7_e2.keras").read_bytes() == \
         (tmp_path / "b" / "model_seed7_e2.keras").read_bytes()
+
+
+def test_the_search_regularises_the_hidden_kernels_only(small_data):
+    """The model the search trains (fit, from Trial.spec): an L2 penalty of factor trial.l2 on
+    each hidden kernel and none on the output's (the seed's Problem 2; the scratch MLP's
+    objective has it on every kernel), so the model's penalty is l2 x the hidden kernels'
+    squared sum. Three hidden layers of different widths: a penalty on the wrong layer, on the
+    biases or with another factor changes the sum."""
+    trial = Trial(hidden_layers=3, hidden_units=7, learning_rate=0.05, batch_size=64, l2=0.003,
+                  activation="tanh")
+    train, _ = small_data
+    model = keras_search.fit(trial, train, None, 1, seed=0).model
+    *hidden, output = model.layers
+    assert len(hidden) == 3 and output.kernel_regularizer is None
+    assert output.bias_regularizer is None and output.activity_regularizer is None
+    for layer in hidden:
+        assert layer.kernel_regularizer.get_config() == {"l2": pytest.approx(trial.l2)}
+        assert layer.bias_regularizer is None
+    penalty = sum(float(np.sum(np.square(layer.kernel.numpy()))) for layer in hidden)
+    assert float(sum(model.losses)) == pytest.approx(trial.l2 * penalty, rel=1e-5)
+    assert not trial.spec(32, 10).l2_output

@@ -202,3 +202,24 @@ def test_available_memory_is_psutils_capped_by_the_cgroup_limit(monkeypatch, tmp
 
 def test_available_memory_of_this_machine_is_positive():
     assert runner.available_memory() > 0
+
+
+def test_evaluate_keras_draws_the_chosen_epochs_last_20_not_the_runs_last(tmp_path):
+    """The winner chosen at 30 epochs of a run checkpointed up to 40: the final history is
+    epochs 11 to 30 of its curves (the run's last 20, 21 to 40, would be another model's).
+    Run in its own process: a stage script sets the numeric profile and its signals on import."""
+    import json
+    import subprocess
+    import sys
+
+    history = tmp_path / "history.csv"
+    history.write_text("epoch,train_loss,val_loss\n" + "".join(
+        f"{e},{e / 100},{e / 1000}\n" for e in range(1, 41)))
+    code = ("import json, sys; from pathlib import Path; "
+            "from stages.evaluate_keras import final_history; "
+            "print(json.dumps(final_history(Path(sys.argv[1]), 30)))")
+    out = subprocess.run([sys.executable, "-c", code, str(history)], check=True, text=True,
+                         capture_output=True, cwd=Path(__file__).resolve().parents[1]).stdout
+    rows = json.loads(out)
+    assert [r["epoch"] for r in rows] == list(range(11, 31))
+    assert rows[0] == {"epoch": 11, "train_loss": 0.11, "val_loss": 0.011}

@@ -20,6 +20,7 @@ import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -86,12 +87,13 @@ def reset(path: Path) -> None:
 
 @dataclass(frozen=True)
 class Workspace:
-    """How a worker gets this working tree and hands its items back. ``files``: the tree's files
-    with their bytes, or None for a big one, hard-linked from ``root`` (this machine only);
-    written once per worker under ``base``. This machine: data/prepared hard-linked, the DVC
-    cache ``cache`` shared. A cluster (``remote``: a DVC remote's name and URL): the items'
-    inputs pulled from the remote, their results and run-cache pushed to it, one cache
-    ``cache`` per worker machine."""
+    """How a worker gets this working tree and hands its items back. ``files``: the files of the
+    tree the items need (``needed``), with their bytes (a cluster), or None: read from ``root``
+    when the workspace is made, copied, or hard-linked if over ``BIG`` bytes (this machine: the
+    driver holds no file's bytes); written once per worker under ``base``. This machine:
+    data/prepared hard-linked, the DVC cache ``cache`` shared. A cluster (``remote``: a DVC
+    remote's name and URL): the items' inputs pulled from the remote, their results and
+    run-cache pushed to it, one cache ``cache`` per worker machine."""
 
     base: str
     files: tuple[tuple[str, bytes | None], ...]
@@ -105,8 +107,10 @@ class Workspace:
             reset(dest)
             for name, data in self.files:
                 (dest / name).parent.mkdir(parents=True, exist_ok=True)
-                if data is None:  # read by the items, never written
-                    os.link(Path(self.root) / name, dest / name)
+                if data is None and (Path(self.root) / name).stat().st_size > BIG:
+                    os.link(Path(self.root) / name, dest / name)  # read by the items only
+                elif data is None:
+                    shutil.copy(Path(self.root) / name, dest / name)  # DVC may rewrite it
                 else:
                     (dest / name).write_bytes(data)
             for name in LINKED if self.root else ():
@@ -147,10 +151,9 @@ def run_item(item: str, way: Workspace, stop: str, log: str | None) -> dict:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGKILL)  # what dvc left behind: its stage
     output = path.read_text(errors="replace")
-    said = [ln for ln in output.splitlines() if ln.startswith(f"{MATRIX}: error:")]
     named = {s.value: s.name for s in signal.Signals}
     error = (f"dvc was killed by {named.get(-code, f'signal {-code}')}" if code < 0 else
-             (said[-1] if said else f"dvc exited {code}") if code else None)
+             failure(output, code) if code else None)
     if error is None and way.remote:
         check(dvc("push", "--remote", way.remote[0], item), workspace)
         check(dvc("push", "--remote", way.remote[0], "--run-cache"), workspace)
@@ -160,6 +163,19 @@ def run_item(item: str, way: Workspace, stop: str, log: str | None) -> dict:
             train.append(json.loads(p.read_text())["train"])
     return {"item": item, "error": error, "trained": bool(train), "train": sum(train),
             "output": None if log else output}
+
+
+def failure(output: str, code: int) -> str:
+    """Why an item's `dvc repro` exited ``code``, from its log ``output``: the search stage's
+    own one-line error, else DVC's last `ERROR:` line (a stage that crashed, DVC's own
+    refusal), else the exit code."""
+    lines = [" ".join(re.sub(r"\x1b\[[0-9;]*[A-Za-z]", "", ln).split())
+             for ln in output.splitlines()]  # no colours, one line
+    for prefix in (f"{MATRIX}: error:", "ERROR:"):
+        if said := [ln for ln in lines if ln.startswith(prefix)]:
+            line = said[-1] if len(said[-1]) <= 400 else f"{said[-1][:400]}..."
+            return line if prefix != "ERROR:" else f"dvc exited {code}: {line}"
+    return f"dvc exited {code}"
 
 
 # The driver, on this machine.
@@ -271,20 +287,40 @@ def fingerprint(root: Path) -> dict[str, tuple[int, int]]:
             for name in working_tree(root)}
 
 
+META = {"dvc.yaml", "dvc.lock", "params.yaml", ".dvcignore", ".gitignore"}  # wherever they lie
+
+
+def needed(repo, tree, items: list[str]) -> list[str]:
+    """The files of ``tree`` a worker's copy of the items ``items`` needs: git's tracked ones (a
+    fresh clone's), and of the untracked ones, DVC's and git's own (``META``, .dvc/; the params
+    a dvc.yaml interpolates are no stage's dep), those the items depend on (their deps and
+    params files) and the ``__init__.py`` of the packages above them (without it, a package of
+    the installed project would be imported instead)."""
+    root = Path(repo.root_dir)
+    tracked = set(check(["git", "ls-files", "-z", "--cached"], root).split("\0"))
+    wanted = set(items)
+    deps = {Path(os.path.relpath(dep.fs_path, root)).as_posix() for stage in repo.index.stages
+            if getattr(stage, "name", stage.addressing) in wanted for dep in stage.deps}
+    above = {parent.as_posix() for dep in deps for parent in Path(dep).parents}
+    return [name for name in tree
+            if name in tracked or Path(name).name in META or name.startswith(".dvc/")
+            or any(name == dep or name.startswith(f"{dep}/") for dep in deps)
+            or (Path(name).name == "__init__.py" and Path(name).parent.as_posix() in above)]
+
+
 def workspace(repo, tree: dict[str, tuple[int, int]], remote: str | None, workdir: str | None,
-              first: list[str]) -> Workspace:
-    """What the workers get: the files of ``tree`` (``fingerprint``'s); with ``remote``, that
-    remote made this workspace's default (`dvc repro --pull`'s) and the outputs of the stages
-    ``first`` (the items' inputs) and the run-cache pushed to it."""
+              first: list[str], items: list[str]) -> Workspace:
+    """What the workers of ``items`` get: the files of ``tree`` (``fingerprint``'s) they need;
+    with ``remote``, that remote made this workspace's default (`dvc repro --pull`'s) and the
+    outputs of the stages ``first`` (the items' inputs) and the run-cache pushed to it."""
     root, cache = Path(repo.root_dir), repo.cache.local_cache_dir
-    files = tuple((name, None if size > BIG else (root / name).read_bytes())
-                  for name, (size, _) in tree.items())
-    if not remote:
-        return Workspace(str(root / WORKDIR), files, cache, root=str(root))
-    url = repo.config["remote"].get(remote, {}).get("url")
-    if not url:
-        raise EngineError(f"--remote {remote}: no such DVC remote; add one with "
-                          f"`dvc remote add {remote} URL` (S3, SSH or a shared directory)")
+    names = needed(repo, tree, items)
+    if not remote:  # read from this tree when a workspace is made: no bytes held here
+        return Workspace(str(root / WORKDIR), tuple((name, None) for name in names), cache,
+                         root=str(root))
+    files = tuple((name, None if tree[name][0] > BIG else (root / name).read_bytes())
+                  for name in names)
+    url = remote_url(repo, remote)
     check(dvc("remote", "default", "--local", remote), root)
     check(dvc("push", "--remote", remote, *first), root)
     check(dvc("push", "--remote", remote, "--run-cache"), root)
@@ -293,6 +329,15 @@ def workspace(repo, tree: dict[str, tuple[int, int]], remote: str | None, workdi
     base = Path(workdir or "/tmp/fmnist-cluster")
     return Workspace(str(base / uuid.uuid4().hex), tuple(f for f in files if f[1] is not None),
                      str(base / "dvc-cache"), remote=(remote, url))
+
+
+def remote_url(repo, remote: str) -> str:
+    """The URL of the DVC remote ``remote`` of ``repo``, or EngineError."""
+    url = repo.config["remote"].get(remote, {}).get("url")
+    if not url:
+        raise EngineError(f"--remote {remote}: no such DVC remote; add one with "
+                          f"`dvc remote add {remote} URL` (S3, SSH or a shared directory)")
+    return url
 
 
 def local_cluster(jobs: int):
@@ -306,11 +351,31 @@ def local_cluster(jobs: int):
                         silence_logs=logging.CRITICAL)
 
 
+def reach(scheduler: str, timeout: float = 10) -> None:
+    """A TCP connection to ``scheduler``'s host and port, or EngineError: at once if refused,
+    after ``timeout`` s if nothing answers (Dask's client retries a refused port until its own
+    timeout)."""
+    from distributed.comm import parse_address, parse_host_port
+
+    protocol, location = parse_address(scheduler)
+    if protocol not in ("tcp", "tls"):
+        return
+    try:
+        host, port = parse_host_port(location)
+        socket.create_connection((host, port), timeout=timeout).close()
+    except TimeoutError:
+        raise EngineError(f"--scheduler {scheduler}: no answer within {timeout:g} s") from None
+    except (OSError, ValueError) as e:
+        raise EngineError(f"--scheduler {scheduler}: cannot connect: "
+                          f"{getattr(e, 'strerror', None) or e}") from None
+
+
 def connect(scheduler: str):
     """A client of ``scheduler`` with a worker whose packages are this machine's."""
     import cloudpickle
     from dask.distributed import Client
 
+    reach(scheduler)
     if scheduler.startswith("tcp://") and not re.match(r"tcp://(127\.|localhost|\[::1\])",
                                                         scheduler):
         log("tcp:// is neither encrypted nor authenticated: whoever reaches the scheduler runs "
@@ -333,15 +398,16 @@ def connect(scheduler: str):
     return client
 
 
-def run_items(root: Path, items: list[str], way: Workspace, jobs: int,
-              scheduler: str | None) -> list[dict]:
-    """Every item as a Dask task, with a progress bar; EngineError naming each failed one."""
+def run_items(root: Path, items: list[str], way: Workspace, jobs: int, scheduler: str | None,
+              remote_client=None) -> list[dict]:
+    """Every item as a Dask task (on ``remote_client``, ``scheduler``'s, else on a local
+    cluster), with a progress bar; EngineError naming each failed one."""
     import psutil
     from dask.distributed import Client, Event, as_completed, wait
     from tqdm import tqdm
 
     cluster = None if scheduler else local_cluster(jobs)
-    client = connect(scheduler) if scheduler else Client(cluster)
+    client = remote_client or Client(cluster)
     stop, local = f"stop-{uuid.uuid4().hex}", way.remote is None
     log(f"{len(items)} {MATRIX} items on {len(client.scheduler_info()['workers'])} worker(s)"
         f"{' at ' + scheduler if scheduler else ''} (logs in {LOGS}/)")
@@ -378,8 +444,8 @@ def run_items(root: Path, items: list[str], way: Workspace, jobs: int,
     finally:
         if not local:  # the workers' workspaces (their DVC cache stays: data pulled once)
             client.run(shutil.rmtree, way.base, True, on_error="ignore")
-        client.close()
         if cluster is not None:
+            client.close()
             cluster.close()
     if failed := [r for r in results if r["error"]]:
         raise EngineError(f"{len(failed)} of {len(items)} item(s) failed, nothing assembled: "
@@ -388,10 +454,54 @@ def run_items(root: Path, items: list[str], way: Workspace, jobs: int,
     return results
 
 
+PID_WAIT = 2.0  # seconds a refused run waits for the run holding the lock to write its PID
+
+
+def other_run(pid: Path) -> str:
+    """The PID the run holding the lock wrote (atomically, right after taking it): waits up to
+    ``PID_WAIT`` s for it to appear, since the two runs may have started at the same instant;
+    "unknown" if none shows, or only that of a run no longer alive (killed, its lock freed)."""
+    deadline = time.monotonic() + PID_WAIT
+    while True:
+        with contextlib.suppress(OSError, ValueError):
+            other = int(pid.read_text())
+            if alive(other):
+                return str(other)
+        if time.monotonic() >= deadline:
+            return "unknown"
+        time.sleep(0.05)
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        pass
+    return True
+
+
+def write_pid(pid: Path) -> None:
+    """This run's PID in ``pid``, atomically (a new file renamed over it): a reader finds the
+    whole PID or the file as it was, never an empty or half-written one."""
+    if pid.is_dir():
+        raise EngineError(f"{pid}: a directory where the engine writes its PID file; remove it")
+    part = pid.with_name(f"{pid.name}.{os.getpid()}")
+    try:
+        part.write_text(f"{os.getpid()}\n")
+        os.replace(part, pid)
+    except OSError as e:
+        raise EngineError(f"{pid}: {e.strerror or e}") from None
+    finally:
+        part.unlink(missing_ok=True)
+
+
 @contextlib.contextmanager
 def one_run(root: Path):
     """This workspace for this run alone (the kernel's flock: a killed run holds it no more);
-    EngineError naming the other run's PID otherwise."""
+    EngineError naming the other run's PID otherwise. The PID file is written after the lock
+    is taken and removed before it is released."""
     from filelock import FileLock, Timeout
 
     tmp, pid = root / TMP, root / TMP / "repro.pid"
@@ -400,20 +510,52 @@ def one_run(root: Path):
         lock = FileLock(tmp / "repro.lock")
         lock.acquire(timeout=0)
     except Timeout:
-        other = pid.read_text().strip() if pid.is_file() else "unknown"
-        raise EngineError(f"another run (PID {other}) is using this workspace; wait for it to "
-                          f"end or stop it") from None
+        raise EngineError(f"another run (PID {other_run(pid)}) is using this workspace; wait "
+                          f"for it to end or stop it") from None
     except OSError as e:
         raise EngineError(f"{e.filename or tmp}: {e.strerror or e}") from None
     try:
-        pid.write_text(f"{os.getpid()}\n")
-        yield
+        write_pid(pid)
+        try:
+            yield
+        finally:
+            with contextlib.suppress(OSError):
+                pid.unlink()
     finally:
         lock.release()
 
 
 def reproduce(root: Path, jobs: int | None, scheduler: str | None, remote: str | None,
               workdir: str | None) -> int:
+    """The run, once what the user named is checked, before any work or change: the remote
+    exists, the scheduler answers with a worker whose packages are this machine's. The run
+    makes the remote this workspace's default (`dvc repro --pull`'s); .dvc/config.local is put
+    back as it was at the end, whatever the end."""
+    from dvc.exceptions import DvcException
+    from dvc.repo import Repo
+
+    if remote:
+        try:
+            with Repo(str(root)) as repo:
+                remote_url(repo, remote)
+        except DvcException as e:
+            raise EngineError(" ".join(str(e).split())) from None
+    client = connect(scheduler) if scheduler else None
+    local = root / ".dvc" / "config.local"
+    kept = local.read_bytes() if remote and local.is_file() else None
+    try:
+        return run(root, jobs, client, scheduler, remote, workdir)
+    finally:
+        if client is not None:
+            client.close()
+        if remote and kept is None:
+            local.unlink(missing_ok=True)
+        elif remote:
+            local.write_bytes(kept)
+
+
+def run(root: Path, jobs: int | None, client, scheduler: str | None, remote: str | None,
+        workdir: str | None) -> int:
     from dvc.repo import Repo
 
     def here(*args: str) -> int:
@@ -439,7 +581,7 @@ def reproduce(root: Path, jobs: int | None, scheduler: str | None, remote: str |
             jobs = min(jobs or default_jobs(len(items)), len(items))
             if remote or jobs >= 2:  # else (one core or one item) the `dvc repro` below
                 tree = fingerprint(root)
-                way = workspace(repo, tree, remote, workdir, first)
+                way = workspace(repo, tree, remote, workdir, first, items)
     elif stale:  # every stale item is in this run-cache: home now, no worker
         with Repo(str(root)) as repo:
             bring_home(repo, stale, None)
@@ -447,7 +589,7 @@ def reproduce(root: Path, jobs: int | None, scheduler: str | None, remote: str |
     if way:
         start = time.perf_counter()
         try:
-            results = run_items(root, items, way, jobs, scheduler)
+            results = run_items(root, items, way, jobs, scheduler, client)
         finally:
             reset(root / WORKDIR)
         trained = sum(r["trained"] for r in results)
