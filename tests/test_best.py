@@ -96,6 +96,7 @@ def test_a_winner_picked_from_equal_configurations_is_not_called_better():
     assert worse <= 5
 
 
+@pytest.mark.slow  # 6 s: make test's 3 minutes are full; CI's second lane runs it
 def test_the_intervals_and_the_set_cover_the_truth_at_their_nominal_rate():
     """simulation.py's grids (the committed search's design and noise, effects of every
     kind), 400 of them: the five effects' 95 % intervals cover the true effects 95 % of the time

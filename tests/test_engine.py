@@ -254,6 +254,7 @@ def test_a_killed_driver_leaves_no_process_and_the_next_run_recovers(tmp_path):
     assert "2 items done (2 trained" in out and "Traceback" not in out
 
 
+@pytest.mark.slow  # 20 s: a Dask cluster and DVC in each worker, in CI's second lane
 @needs_dataset
 def test_a_failing_item_is_named_with_its_log_and_nothing_is_assembled(tmp_path):
     """An item too large for memory (a million layers of activations) fails in its stage, its
