@@ -574,7 +574,7 @@ def test_an_unknown_remote_is_refused_before_any_work_or_change(tmp_path, monkey
     assert repro.main(["--remote", "nosuch", "--jobs", "2"]) == 1
     assert capsys.readouterr().err == (
         "repro: error: --remote nosuch: no such DVC remote; add one with `dvc remote add "
-        "nosuch URL` (S3, SSH or a shared directory)\n")
+        "nosuch URL` (an ssh:// URL or a shared directory; docs/cluster.md)\n")
     assert not (toy / "data").exists() and not (toy / ".dvc" / "config.local").exists()
     assert (toy / "logs" / "repro" / "earlier.log").is_file()
 

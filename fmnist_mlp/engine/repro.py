@@ -336,7 +336,8 @@ def remote_url(repo, remote: str) -> str:
     url = repo.config["remote"].get(remote, {}).get("url")
     if not url:
         raise EngineError(f"--remote {remote}: no such DVC remote; add one with "
-                          f"`dvc remote add {remote} URL` (S3, SSH or a shared directory)")
+                          f"`dvc remote add {remote} URL` (an ssh:// URL or a shared directory; "
+                          f"docs/cluster.md)")
     return url
 
 
