@@ -124,3 +124,29 @@ def test_equal_accuracies_everywhere_leave_every_configuration_and_no_test(tmp_p
     assert all(r["F"] is None and r["share"] is None for r in effects["anova"]
                if r["term"] != "error")
     assert effects["noise"]["sd_run"] == 0 and effects["noise"]["seed_share"] is None
+
+
+def test_one_item_compares_its_checkpoints_on_their_own_noise(tmp_path, monkeypatch, capsys):
+    """One item, 3 seeds, 2 checkpoints: no run-to-run comparison is needed, so MCB judges the
+    two checkpoints with the within-run noise (epochs x seed, 2 df), and says nothing about
+    missing degrees of freedom."""
+    effects, metrics, _ = grid(tmp_path, monkeypatch, clear, units=(40,), batch=(64,))
+    assert "no degrees of freedom" not in capsys.readouterr().err
+    assert effects["mcb"]["df_within"] == 2 and effects["mcb"]["critical_value"] > 0
+    assert metrics["possibly_best"] == 1  # 40 epochs: +0.01 on every seed, noise ~0.001
+
+
+def test_no_item_with_every_checkpoint_above_chance_leaves_no_model(tmp_path, monkeypatch,
+                                                                    capsys):
+    """Every item at chance at 20 epochs and all but one at 40 too: one configuration alive,
+    no item whole: no model, said, and that configuration could be the best."""
+    def accuracy(u, b, s, e):
+        return 0.85 if (u, b, e) == (40, 64, 40) else 0.1
+
+    effects, metrics, report = grid(tmp_path, monkeypatch, accuracy)
+    err = capsys.readouterr().err
+    assert "no item has every checkpoint above chance: no model" in err
+    assert metrics == {**{k: metrics[k] for k in ("val_accuracy", "accuracy_std", "val_loss",
+                                                    "seed0_val_accuracy")}, "possibly_best": 1}
+    assert report["possibly_best"] == ["units 40, batch 64, epochs 40"]
+    assert Path("effects.csv").read_text() == "effect,axis,estimate,low,high,p\n"

@@ -15,13 +15,15 @@ two strata (``noise``).
   error strata that quantile has no closed form: it is drawn (``draws`` draws from
   ``select.mcb_seed``) from the model with its estimated variance components, the mean squares
   redrawn from their chi-square laws (a parametric bootstrap of the pivot).
-- **Equivalence to the best** (two one-sided tests, each at alpha, simultaneous over the
-  configurations through MCB's d, against the unknown best, not the data's winner): equivalent
-  when MCB's lower bound D- of mu_c - max_{j != c} mu_j is above -margin (no worse than the best
-  by the margin); worse when even against every configuration that could be the best, c trails
-  by more than the margin: max_{j in set, j != c} (ybar_c - ybar_j + d se_cj) < -margin;
-  undecided otherwise. (A test against the winner alone would ignore that the winner is picked
-  from the same data: with every configuration equal it calls one "worse" in ~40 % of grids.)
+- **Equivalence to the best** (two one-sided verdicts, against the unknown best, not the
+  data's winner): equivalent when MCB's lower bound D- of mu_c - max_{j != c} mu_j is above
+  -margin (c trails the best by less than the margin); worse when the upper bound of
+  mu_c - mu_best, the best taken among the configurations that could be the best,
+  max_{j in set, j != c} (ybar_c - ybar_j + d se_cj), is below -margin (c trails the best by
+  more than the margin); undecided otherwise. Both follow from the event behind the set (every
+  error within d se above the best's), so the set and all verdicts hold together at 1 - alpha.
+  (A t-test against the winner alone ignores that the winner is picked from the same data:
+  with every configuration equal it calls one "worse" in ~40 % of grids.)
 """
 
 from __future__ import annotations
@@ -62,7 +64,8 @@ def critical_value(items: np.ndarray, noise: dict, K: int, S: int, alpha: float,
         n = min(CHUNK, draws - start)
         run = rng.normal(0.0, np.sqrt(s2_run / S), (n, n_items))[:, items]  # (n, C)
         err = run + rng.normal(0.0, np.sqrt(s2_e / S), (n, len(items)))  # (n, C)
-        ms_w_star = tau2 * rng.chisquare(df_w, n) / df_w if tau2 > 0 else np.zeros(n)  # (n,)
+        ms_w_star = (tau2 * rng.chisquare(df_w, n) / df_w if df_w > 0 and tau2 > 0
+                     else np.zeros(n))  # (n,): none with one item
         ms_s_star = s2_e * rng.chisquare(df_s, n) / df_s if s2_e > 0 else np.zeros(n)  # (n,)
         se_other = np.sqrt(2 * (ms_w_star + (1 - 1 / K) * ms_s_star) / S)  # (n,)
         se_same = np.sqrt(2 * ms_s_star / S)  # (n,)

@@ -104,8 +104,9 @@ def fit_strata(runs: Runs, cells: bool = False) -> Strata:
     their interactions (a missing cell), the interactions are dropped; when not even the main
     effects, each item is its own cell (no axis effect, but the errors for the comparisons).
     ``cells``: the cell-means model instead (each item its own cell, every interaction of the
-    axes in; epochs x seed out of the within-run error): the noise of the configurations' own
-    means, which the comparisons of configurations use."""
+    axes in; epochs x seed out of the within-run error, unless there is one item, where it is
+    that error): the noise of the configurations' own means, which the comparisons of
+    configurations use."""
     R, K = runs.y.shape
     item = ({"item": runs.items}, {"item": tuple(dict.fromkeys(runs.items.tolist()))}, False)
     candidates = [item] if cells else [(runs.factors, runs.levels, True),
@@ -122,7 +123,9 @@ def fit_strata(runs: Runs, cells: bool = False) -> Strata:
             epochs = np.tile(np.array(runs.epochs, dtype=object), R)  # (R*K,)
             spread = {a: np.repeat(v, K) for a, v in factors.items()}  # (R*K,) each
             deviations = (runs.y - runs.y.mean(axis=1, keepdims=True)).ravel()  # (R*K,)
-            seeds = np.repeat(runs.seeds, K) if cells else None  # (R*K,)
+            # epochs x seed out of the cell-means error, unless one item leaves it the only one
+            several = len(set(runs.items.tolist())) > 1
+            seeds = np.repeat(runs.seeds, K) if cells and several else None  # (R*K,)
             within = fit(deviations, within_blocks(spread, levels, epochs, runs.epochs, seeds,
                                                    runs.seed_levels), absorbed=R,
                          level=float(np.abs(runs.y).max()))

@@ -93,6 +93,26 @@ def compare(ybar: np.ndarray, cell: np.ndarray, noise: dict, K: int, S: int, alp
     return chosen, equivalence(ybar, chosen, sel.margin)
 
 
+def nothing_to_model(rows: list[dict], cfg: SearchConfig, sel: SelectConfig,
+                     said: list[str]) -> dict:
+    """The conclusions when no item has every checkpoint above chance: no model, no noise to
+    judge with, every configuration left could be the best (said)."""
+    said.append("no item has every checkpoint above chance: no model of the grid, every "
+                "configuration left could be the best")
+    configs = {(r["item"], r["epochs"]): {"mean_ci": None, "mcb_low": None, "mcb_high": None,
+                                          "possibly_best": True, "vs_best_high": None,
+                                          "equivalence": "undecided"} for r in rows}
+    possibly = [r["label"] for r in rows]
+    counts = {"equivalent": 0, "worse": 0, "undecided": len(rows)}
+    report = {"model": MODEL, "confidence": 1 - cfg.alpha, "margin": sel.margin,
+              "observations": 0, "levels": [], "axes": [], "anova": [], "interactions": [],
+              "mcb": {"possibly_best": possibly}, "equivalence": counts,
+              "largest_effect": None}
+    return {"report": report, "configs": configs, "effects": [],
+            "metrics": {"possibly_best": len(rows)}, "said": said, "possibly_best": possibly,
+            "equivalence": counts}
+
+
 def conclude(items: list[dict], rows: list[dict], cfg: SearchConfig, sel: SelectConfig,
              labels) -> dict:
     """The study's conclusions. ``items``: select's items in grid order; ``rows``: the
@@ -109,6 +129,8 @@ def conclude(items: list[dict], rows: list[dict], cfg: SearchConfig, sel: Select
     if left:
         said.append(f"left out of the model, a configuration no better than chance: "
                     f"{', '.join(left)}")
+    if not model:
+        return nothing_to_model(rows, cfg, sel, said)
     runs = runs_of(model, cfg)
     R, K = runs.y.shape
     S = len(cfg.seeds)
