@@ -195,8 +195,12 @@ ACCEPTED = [  # params DVC reads as valid, which the stages must accept too: (ch
 ]
 
 
-@pytest.mark.parametrize("change, args, line", [case[1:] for case in ACCEPTED],
-                         ids=[case[0] for case in ACCEPTED])
+TRAINS_KERAS = {"whole number in a float axis"}  # 18 s: a new search item; CI's second lane
+
+
+@pytest.mark.parametrize("change, args, line", [
+    pytest.param(*case[1:], id=case[0], marks=[pytest.mark.slow] if case[0] in TRAINS_KERAS
+                 else []) for case in ACCEPTED])
 def test_params_dvc_accepts_run(small_copy, change, args, line):
     set_params(small_copy, **change)
     result = run_dvc(small_copy, "repro", *args, check=False)
