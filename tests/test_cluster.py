@@ -186,7 +186,9 @@ def test_the_cluster_path_over_an_ssh_remote_gives_a_serial_runs_bytes(small_pip
 
 
 def item_logs(repo: Path) -> list[str]:
-    return sorted(p.name for p in (repo / "logs/repro").iterdir())
+    """The items' logs of the engine's run (none when it stopped before making their folder)."""
+    logs = repo / "logs/repro"
+    return sorted(p.name for p in logs.iterdir()) if logs.is_dir() else []
 
 
 @needs_dataset
