@@ -84,8 +84,9 @@ def mcb(ybar: np.ndarray, items: np.ndarray, noise: dict, K: int, S: int, alpha:
     (1 - alpha); the lower bound takes the minimum over every j, a little wider than Hsu's over
     the set) and whether it could be the best; the critical value d; ``se`` (C, C)."""
     C = len(ybar)
-    if C == 1:
-        return {"d": 0.0, "low": [0.0], "high": [0.0], "possibly_best": [True]}
+    if C == 1:  # nothing to compare: it is the best
+        return {"d": 0.0, "low": [0.0], "high": [0.0], "possibly_best": [True],
+                "se": np.zeros((1, 1))}
     v_same, v_other, _ = variances(noise, K, S)
     se = np.sqrt(np.where(items[:, None] == items[None, :], v_same, v_other))  # (C, C)
     d = critical_value(items, noise, K, S, alpha, draws, seed)

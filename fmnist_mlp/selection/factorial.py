@@ -75,14 +75,13 @@ def within_blocks(factors: dict, levels: dict, epochs, epoch_levels: tuple, seed
     return blocks
 
 
-def grid(levels: dict, extra: dict | None = None) -> tuple[dict, int]:
+def grid(levels: dict, extra: dict | None = None) -> dict:
     """Every combination of ``levels`` (and ``extra``: name -> levels) as columns of equal length:
     the reference grid over which level means are averaged (each cell weighs the same)."""
     names = [*levels, *(extra or {})]
     combos = list(itertools.product(*levels.values(), *(extra or {}).values()))
-    columns = {name: np.array([c[i] for c in combos], dtype=object) for i, name in
-               enumerate(names)}
-    return columns, len(combos)
+    return {name: np.array([c[i] for c in combos], dtype=object) for i, name in
+            enumerate(names)}
 
 
 @dataclass(frozen=True)
@@ -143,7 +142,7 @@ def level_means(strata: Strata, runs: Runs, alpha: float,
     if the seeds were a sample of seeds (judged against epochs x seed, the balanced design's
     formula: the standard error scaled by sqrt(MS(epochs x seed) / MS(error)))."""
     levels, rows, axes = strata.levels, [], []
-    cells, _ = grid(levels, {"seed": runs.seed_levels})
+    cells = grid(levels, {"seed": runs.seed_levels})
     X = np.hstack([c for _, c in whole_plot_blocks(
         cells, levels, cells["seed"], runs.seed_levels, strata.pairs)])  # (G, p)
     plans = [(axis, names, strata.whole, 0.0,
@@ -151,7 +150,7 @@ def level_means(strata: Strata, runs: Runs, alpha: float,
              for axis, names in strata.axes.items()]
     if strata.within is not None:
         grand = float(X.mean(axis=0) @ strata.whole.results.params)
-        wcells, _ = grid(levels, {"epochs": runs.epochs})
+        wcells = grid(levels, {"epochs": runs.epochs})
         W = np.hstack([c for _, c in within_blocks(wcells, levels, wcells["epochs"],
                                                     runs.epochs)])  # (G*K, q)
         plans.append(("epochs", runs.epochs, strata.within, grand,

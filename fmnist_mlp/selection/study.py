@@ -78,17 +78,16 @@ def compare(ybar: np.ndarray, cell: np.ndarray, noise: dict, K: int, S: int, alp
     judge with (said)."""
     C = len(ybar)
     several_items = len(np.unique(cell)) > 1
+    no_noise = C > 1 and ((several_items and not noise["df_runs"] > 0)
+                          or (K > 1 and not noise["df_within"] > 0))
     if C == 1:
         said.append("one configuration: nothing to compare, it is the best")
-        chosen = {"d": 0.0, "low": [0.0], "high": [0.0], "possibly_best": [True],
-                  "se": np.zeros((1, 1))}
-        return chosen, [{"vs_best_high": 0.0, "equivalence": "equivalent"}]
-    if (several_items and not noise["df_runs"] > 0) or (K > 1 and not noise["df_within"] > 0):
+    if no_noise:
         said.append("no degrees of freedom left for the noise: no intervals, every "
                     "configuration could be the best; add search.seeds")
         chosen = {"d": np.nan, "low": [np.nan] * C, "high": [np.nan] * C,
                   "possibly_best": [True] * C}
-    else:
+    else:  # one configuration: mcb says so at once
         chosen = mcb(ybar, cell, noise, K, S, alpha, sel.mcb_draws, sel.mcb_seed)
     return chosen, equivalence(ybar, chosen, sel.margin)
 
