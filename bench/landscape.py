@@ -19,7 +19,7 @@ import time
 import numpy as np
 
 from fmnist_mlp.core.data import load_split
-from fmnist_mlp.numpy_mlp.landscape import fit_plane, grid_axes, plane_loss, plane_loss_naive
+from fmnist_mlp.landscape.plane import fit_plane, grid_axes, plane_loss, plane_loss_naive
 from fmnist_mlp.numpy_mlp.mlp import cross_entropy, log_softmax, unpack
 from fmnist_mlp.numpy_mlp.scratch import load_model, load_trajectory
 

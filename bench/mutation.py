@@ -18,7 +18,7 @@ import tomllib
 from collections import Counter
 from pathlib import Path
 
-from fmnist_mlp.core.runner import cores
+from fmnist_mlp.core.resources import cores
 
 ROOT = Path(__file__).resolve().parents[1]
 DETECTED = {"killed", "timeout", "segfault"}  # the tests noticed the mutant

@@ -32,7 +32,7 @@ def worker(what: str, epochs: int) -> list[float]:
     from fmnist_mlp.core.data import load_split
     from fmnist_mlp.core.params import load_section
     from fmnist_mlp.numpy_mlp.scratch import ScratchConfig, initial_params
-    from fmnist_mlp.numpy_mlp.sgd import sgd
+    from fmnist_mlp.sgd.minibatch import sgd
 
     cfg = load_section(ScratchConfig)
     train = load_split(ROOT / "data/prepared", "train")

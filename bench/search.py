@@ -20,8 +20,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from fmnist_mlp.core.grid import SearchConfig, Trial
 from fmnist_mlp.core.params import load_section
+from fmnist_mlp.grid.search import SearchConfig, Trial
 
 ROOT = Path(__file__).resolve().parents[1]
 ITEMS = [Trial(3, units, 0.05, batch, 0.001, "relu") for units in (30, 40) for batch in (64, 128)]
@@ -58,7 +58,7 @@ def side(out: Path, jobs: int, steps: int) -> float:
 
 
 def main() -> None:
-    from fmnist_mlp.core.runner import cores
+    from fmnist_mlp.core.resources import cores
     from fmnist_mlp.engine.repro import default_jobs
 
     jobs = default_jobs(len(ITEMS))

@@ -16,14 +16,14 @@ from pathlib import Path
 
 import numpy as np
 
-from fmnist_mlp.core import runner
+from fmnist_mlp.core import cli, files
 from fmnist_mlp.core.data import Split, load_split
 from fmnist_mlp.core.errors import DataError
-from fmnist_mlp.core.grid import read_config
-from fmnist_mlp.core.metrics import classification_report, confusion_rows
 from fmnist_mlp.core.params import Section, load_section
+from fmnist_mlp.evaluation.metrics import classification_report, confusion_rows
+from fmnist_mlp.evaluation.stats import summary
+from fmnist_mlp.grid.search import read_config
 from fmnist_mlp.keras_search import native_log
-from fmnist_mlp.selection.stats import summary
 
 LAST_EPOCHS = 20  # the seed's figure: training loss over the last 20 epochs
 
@@ -70,22 +70,22 @@ def main(prepared_dir: Path, best_dir: Path, metrics_json: Path, report_json: Pa
     per_class = {name: float(np.mean([r["per_class_accuracy"][name] for r in reports.values()]))
                  for name in reports[seeds[0]]["per_class_accuracy"]}
     last = final_history(best_dir / "history.csv", epochs)
-    with runner.outputs(metrics_json, report_json, confusion_csv, history_csv):
-        runner.write_json(metrics_json, {
+    with files.outputs(metrics_json, report_json, confusion_csv, history_csv):
+        files.write_json(metrics_json, {
             "test_accuracy": accuracy["mean"], "accuracy_std": accuracy["std"],
             "test_loss": float(np.mean([r["test_loss"] for r in reports.values()]))})
-        runner.write_json(report_json, {
+        files.write_json(report_json, {
             "config": {**trial.as_dict(), "epochs": epochs}, "seeds": list(seeds),
             "test_accuracy": {str(s): r["test_accuracy"] for s, r in reports.items()},
             "test_loss": {str(s): r["test_loss"] for s, r in reports.items()},
             "test_accuracy_ci95": accuracy["ci95"], "per_class_accuracy": per_class,
             "retrained_on_train_val": cfg.retrain})
-        runner.write_csv(confusion_csv, confusion)
-        runner.write_csv(history_csv, last)
-    runner.log("evaluate_keras", f"{trial.name}, {epochs} epochs: test accuracy "
+        files.write_csv(confusion_csv, confusion)
+        files.write_csv(history_csv, last)
+    cli.log("evaluate_keras", f"{trial.name}, {epochs} epochs: test accuracy "
                                  f"{accuracy['mean']:.4f} +- {accuracy['std']:.4f} over seeds "
                                  f"{', '.join(map(str, seeds))}")
 
 
 if __name__ == "__main__":
-    runner.run(main, __doc__)
+    cli.run(main, __doc__)

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import numpy as np
 
-from fmnist_mlp.core import runner
+from fmnist_mlp.core import cli, files
 from fmnist_mlp.core.data import load_split
-from fmnist_mlp.core.metrics import confusion_rows, write_test_metrics
+from fmnist_mlp.evaluation.metrics import confusion_rows, write_test_metrics
 from fmnist_mlp.numpy_mlp.mlp import predict_log_proba
 from fmnist_mlp.numpy_mlp.scratch import load_model, require_memory
 
@@ -23,11 +23,11 @@ def main(prepared_dir: Path, scratch_dir: Path, metrics_json: Path, report_json:
     theta, spec = load_model(scratch_dir)
     require_memory(spec, copies=2, rows=len(test.X))
     log_probs = predict_log_proba(theta, test.X.astype(np.float64), spec)  # (N, C)
-    with runner.outputs(metrics_json, report_json, confusion_csv):
+    with files.outputs(metrics_json, report_json, confusion_csv):
         headline = write_test_metrics(log_probs, test.labels, metrics_json, report_json)
-        runner.write_csv(confusion_csv, confusion_rows(log_probs, test.labels))
-    runner.log("evaluate_scratch", f"test accuracy {headline['test_accuracy']:.4f}")
+        files.write_csv(confusion_csv, confusion_rows(log_probs, test.labels))
+    cli.log("evaluate_scratch", f"test accuracy {headline['test_accuracy']:.4f}")
 
 
 if __name__ == "__main__":
-    runner.run(main, __doc__)
+    cli.run(main, __doc__)

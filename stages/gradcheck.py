@@ -11,11 +11,11 @@ from pathlib import Path
 
 import numpy as np
 
-from fmnist_mlp.core import runner
+from fmnist_mlp.core import cli, files
 from fmnist_mlp.core.data import load_split
 from fmnist_mlp.core.errors import StudyError
 from fmnist_mlp.core.params import load_section
-from fmnist_mlp.numpy_mlp.gradcheck import GradcheckConfig, check_gradient, log10_error
+from fmnist_mlp.gradcheck.check import GradcheckConfig, check_gradient, log10_error
 from fmnist_mlp.numpy_mlp.scratch import ScratchConfig, initial_params, require_memory
 
 
@@ -38,7 +38,7 @@ def main(prepared_dir: Path, metrics_json: Path, report_json: Path) -> None:
     }
     kinks = (f"{result.kinks} left out: their step crosses a {spec.activation} kink"
              if spec.act.kinks else f"{spec.activation} has no kinks")
-    runner.log("gradcheck", f"check_grad {result.check_grad:.3g}, relative_error "
+    cli.log("gradcheck", f"check_grad {result.check_grad:.3g}, relative_error "
                             f"{result.relative_error:.3g} over {result.num_params - result.kinks} "
                             f"parameters ({kinks}), {len(batch.X)} samples, {spec.describe()}")
     if not np.isfinite(result.relative_error) or result.relative_error > cfg.tolerance:
@@ -49,11 +49,11 @@ def main(prepared_dir: Path, metrics_json: Path, report_json: Path) -> None:
                          f"{result.num_params - result.kinks} parameters whose steps cross no "
                          f"{spec.activation} kink exceeds gradcheck.tolerance "
                          f"{cfg.tolerance:.3g}: {cause}")
-    with runner.outputs(metrics_json, report_json):
-        runner.write_json(metrics_json,
+    with files.outputs(metrics_json, report_json):
+        files.write_json(metrics_json,
                           {"log10_grad_error": log10_error(result.relative_error)})
-        runner.write_json(report_json, report)
+        files.write_json(report_json, report)
 
 
 if __name__ == "__main__":
-    runner.run(main, __doc__)
+    cli.run(main, __doc__)

@@ -14,12 +14,12 @@ from pathlib import Path
 
 import numpy as np
 
-from fmnist_mlp.core import runner
+from fmnist_mlp.core import cli, files
 from fmnist_mlp.core.data import load_split
 from fmnist_mlp.core.errors import ConfigError
 from fmnist_mlp.core.params import load_section
-from fmnist_mlp.numpy_mlp import figures
-from fmnist_mlp.numpy_mlp.landscape import (
+from fmnist_mlp.landscape import figures
+from fmnist_mlp.landscape.plane import (
     LandscapeConfig,
     fit_plane,
     grid_axes,
@@ -55,16 +55,16 @@ def main(prepared_dir: Path, scratch_dir: Path, out_npz: Path, metrics_json: Pat
              f"{PLANE_NAMES[cfg.directions]} plane through the {PLANE_NAMES[cfg.center]}")
     outs = (out_npz, metrics_json, report_json, plots_dir / "landscape_surface.png",
             plots_dir / "landscape_contour.png")
-    with runner.outputs(*outs):
+    with files.outputs(*outs):
         out_npz.parent.mkdir(parents=True, exist_ok=True)
         np.savez(out_npz, a=A, b=B, loss=loss, accuracy=accuracy, coords=fit.coords,
                  true_loss=fit.true_loss, plane_loss=fit.plane_loss, off_plane=fit.off_plane,
                  explained_variance=plane.explained_variance)
-        runner.write_json(metrics_json, {
+        files.write_json(metrics_json, {
             "plane_variance": float(plane.explained_variance.sum()),  # of the trajectory's
             "loss_min": float(loss.min()),
         })
-        runner.write_json(report_json, {
+        files.write_json(report_json, {
             "explained_variance": plane.explained_variance.tolist(),
             "loss_min": float(loss.min()),
             "loss_max": float(loss.max()),
@@ -77,11 +77,11 @@ def main(prepared_dir: Path, scratch_dir: Path, out_npz: Path, metrics_json: Pat
                          fit.plane_loss, labels)
         figures.contour(plots_dir / "landscape_contour.png", A, B, loss, fit.coords, labels,
                          title)
-    runner.record_timing("landscape", plane_and_grid=seconds)
-    runner.log("landscape", f"{loss.size} grid points in {seconds:.2f} s; loss "
+    files.record_timing("landscape", plane_and_grid=seconds)
+    cli.log("landscape", f"{loss.size} grid points in {seconds:.2f} s; loss "
                             f"{loss.min():.3f}..{loss.max():.3f}; trajectory gap "
                             f"{np.abs(fit.true_loss - fit.plane_loss).max():.3f}")
 
 
 if __name__ == "__main__":
-    runner.run(main, __doc__)
+    cli.run(main, __doc__)

@@ -12,10 +12,10 @@ import fmnist_mlp.core.startup  # noqa: F401  (first: the numeric profile before
 
 from pathlib import Path
 
-from fmnist_mlp.core import runner
+from fmnist_mlp.core import cli, files, resources
 from fmnist_mlp.core.data import load_split
-from fmnist_mlp.core.grid import SearchConfig, Trial, check_disk, divergence
 from fmnist_mlp.core.params import load_section
+from fmnist_mlp.grid.search import SearchConfig, Trial, check_disk, divergence
 from fmnist_mlp.keras_search import native_log
 
 
@@ -23,27 +23,27 @@ def main(prepared_dir: Path, out_root: Path, curves_root: Path, trial: Trial) ->
     cfg = load_section(SearchConfig)
     check_disk(cfg, [trial], out_root)  # the grid's, once, in `make repro`
     train, val = load_split(prepared_dir, "train"), load_split(prepared_dir, "val")
-    runner.require_memory(f"search.hidden_units {trial.hidden_units} x hidden_layers "
+    resources.require_memory(f"search.hidden_units {trial.hidden_units} x hidden_layers "
                           f"{trial.hidden_layers}",
                           trial.memory(train.X.shape[1], train.Y.shape[1]))
     native_log.capture(f"search-{trial.name}")
     from fmnist_mlp.keras_search.train import train_item
 
     out_dir, curves = out_root / trial.name, curves_root / f"{trial.name}.csv"
-    with runner.outputs(out_dir, curves):
+    with files.outputs(out_dir, curves):
         results, seconds = train_item(trial, train, val, cfg.epochs, cfg.seeds, out_dir, curves)
-    runner.record_timing(f"search-{trial.name}", train=seconds)
+    files.record_timing(f"search-{trial.name}", train=seconds)
     diverged = {seed: r["diverged"] for seed, r in results.items() if "diverged" in r}
     if diverged:
-        runner.log("search", f"warning: diverged, select will leave it out: "
+        cli.log("search", f"warning: diverged, select will leave it out: "
                              f"{divergence(trial, diverged)}")
     runs = {seed: r for seed, r in results.items() if seed not in diverged}
     figures = ", ".join(f"@{e} " + "/".join(f"{r[e]['val_correct'] / len(val.X):.4f}"
                                             for r in runs.values())
                         for e in cfg.epochs) if runs else "none"
-    runner.log("search", f"{trial.name}: val accuracy (seeds {'/'.join(map(str, runs))}) "
+    cli.log("search", f"{trial.name}: val accuracy (seeds {'/'.join(map(str, runs))}) "
                          f"{figures}; {seconds:.1f} s")
 
 
 if __name__ == "__main__":
-    runner.run(main, __doc__, Trial)
+    cli.run(main, __doc__, Trial)

@@ -18,7 +18,7 @@ import fmnist_mlp.core.startup  # noqa: F401  (first: the numeric profile before
 
 from pathlib import Path
 
-from fmnist_mlp.core import runner
+from fmnist_mlp.core import cli
 from fmnist_mlp.selection.select import select
 
 
@@ -30,4 +30,4 @@ def main(search_root: Path, curves_root: Path, metrics_json: Path, report_json: 
 
 
 if __name__ == "__main__":
-    runner.run(main, __doc__)
+    cli.run(main, __doc__)

@@ -9,17 +9,17 @@ from pathlib import Path
 
 import numpy as np
 
-from fmnist_mlp.core import runner
+from fmnist_mlp.core import cli, files
 from fmnist_mlp.core.data import load_split
-from fmnist_mlp.core.metrics import no_better_than_chance
 from fmnist_mlp.core.params import load_section
+from fmnist_mlp.evaluation.metrics import no_better_than_chance
 from fmnist_mlp.numpy_mlp.scratch import (
     ScratchConfig,
     initial_params,
     require_memory,
     save_model,
 )
-from fmnist_mlp.numpy_mlp.sgd import sgd
+from fmnist_mlp.sgd.minibatch import sgd
 
 
 def main(prepared_dir: Path, model_dir: Path, metrics_json: Path, history_csv: Path) -> None:
@@ -29,7 +29,7 @@ def main(prepared_dir: Path, model_dir: Path, metrics_json: Path, history_csv: P
     steps = cfg.epochs * -(-len(train.X) // cfg.batch_size)  # SGD steps in all
     snapshots = cfg.epochs + 1 + (steps // cfg.snapshot_every if cfg.snapshot_every else 0)
     require_memory(spec, copies=snapshots + 6, rows=len(train.X))
-    with runner.outputs(model_dir, metrics_json, history_csv):
+    with files.outputs(model_dir, metrics_json, history_csv):
         result = sgd(
             initial_params(cfg, spec), train.X.astype(cfg.dtype), train.Y,
             spec, epochs=cfg.epochs, batch_size=cfg.batch_size,
@@ -40,18 +40,18 @@ def main(prepared_dir: Path, model_dir: Path, metrics_json: Path, history_csv: P
         )
         h = result.history
         save_model(model_dir, result, spec)
-        runner.write_json(metrics_json, {"val_accuracy": h.val_accuracy[-1],
+        files.write_json(metrics_json, {"val_accuracy": h.val_accuracy[-1],
                                         "val_loss": h.val_loss[-1]})  # train: HISTORY_CSV
-        runner.write_csv(history_csv, h.rows())
+        files.write_csv(history_csv, h.rows())
     classes = train.Y.shape[1]
     if no_better_than_chance(h.val_accuracy[-1], len(val.X), classes):
-        runner.log("train_scratch", f"warning: val accuracy {h.val_accuracy[-1]:.4f} is no better "
+        cli.log("train_scratch", f"warning: val accuracy {h.val_accuracy[-1]:.4f} is no better "
                                     f"than chance (1/{classes}): the model learned nothing; try "
                                     f"a lower scratch.learning_rate than {cfg.learning_rate}")
-    runner.record_timing("train_scratch", seconds_per_epoch=float(np.mean(h.seconds)))
-    runner.log("train_scratch", f"val accuracy {h.val_accuracy[-1]:.4f}, val loss "
+    files.record_timing("train_scratch", seconds_per_epoch=float(np.mean(h.seconds)))
+    cli.log("train_scratch", f"val accuracy {h.val_accuracy[-1]:.4f}, val loss "
                                 f"{h.val_loss[-1]:.4f}, {np.mean(h.seconds):.3f} s/epoch")
 
 
 if __name__ == "__main__":
-    runner.run(main, __doc__)
+    cli.run(main, __doc__)

@@ -188,6 +188,6 @@ ACTIVATION_NAMES = ("relu", "tanh", "sigmoid")  # every entry of spec.ACTIVATION
 
 def net(sizes, activation="relu", l2_output=True):
     """The MLPSpec of layer widths ``sizes`` (tests only; stages build theirs from params)."""
-    from fmnist_mlp.core.spec import MLPSpec
+    from fmnist_mlp.network.spec import MLPSpec
 
     return MLPSpec(sizes[0], tuple(sizes[1:-1]), sizes[-1], activation, l2_output)

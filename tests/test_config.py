@@ -3,13 +3,13 @@ from conftest import section
 from pydantic import ValidationError
 
 from fmnist_mlp.core.errors import ConfigError
-from fmnist_mlp.core.grid import SearchConfig
 from fmnist_mlp.core.params import load_section, read_params
-from fmnist_mlp.dataset.fetch import FetchConfig
 from fmnist_mlp.dataset.prepare import PrepareConfig
-from fmnist_mlp.numpy_mlp.gradcheck import GradcheckConfig
-from fmnist_mlp.numpy_mlp.landscape import LandscapeConfig
+from fmnist_mlp.gradcheck.check import GradcheckConfig
+from fmnist_mlp.grid.search import SearchConfig
+from fmnist_mlp.landscape.plane import LandscapeConfig
 from fmnist_mlp.numpy_mlp.scratch import ScratchConfig
+from fmnist_mlp.raw.fetch import FetchConfig
 from fmnist_mlp.selection.study import SelectConfig
 
 # evaluate's section (stages/evaluate_keras.py) is a stage script's: importing it here would load

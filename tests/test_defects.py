@@ -13,13 +13,14 @@ from test_search import fake_item
 
 from fmnist_mlp.core.data import CLASS_NAMES
 from fmnist_mlp.core.errors import ConfigError, DataError, DivergenceError, StudyError
-from fmnist_mlp.core.grid import Trial
-from fmnist_mlp.core.metrics import classification_report, no_better_than_chance
-from fmnist_mlp.numpy_mlp import gradcheck, landscape
+from fmnist_mlp.evaluation.metrics import classification_report, no_better_than_chance
+from fmnist_mlp.gradcheck import check as gradcheck
+from fmnist_mlp.grid.search import Trial
+from fmnist_mlp.landscape import plane as landscape
 from fmnist_mlp.numpy_mlp.mlp import evaluate, init_params, layer_slices, loss_and_grad
-from fmnist_mlp.numpy_mlp.sgd import sgd
 from fmnist_mlp.selection import figure
 from fmnist_mlp.selection.select import select
+from fmnist_mlp.sgd.minibatch import sgd
 
 
 def problem(rng, n=24, sizes=(5, 4, 3), dtype=np.float64):
@@ -423,7 +424,7 @@ def test_two_seeds_have_a_spread_and_a_test():
     """n = 2 is the smallest sample with a standard deviation and a paired t-test."""
     from scipy import stats
 
-    from fmnist_mlp.selection.stats import paired_p, summary
+    from fmnist_mlp.evaluation.stats import paired_p, summary
 
     s = summary([0.8, 0.9])
     assert s == {"mean": pytest.approx(0.85), "std": pytest.approx(0.0707107, rel=1e-5),
@@ -547,7 +548,7 @@ def test_select_names_the_ties_and_the_diverged_items(three_items, capsys):
     left out and named, counted in the report."""
     import yaml
 
-    from fmnist_mlp.core.grid import write_item_metrics
+    from fmnist_mlp.grid.search import write_item_metrics
 
     near = {0: [0.87, 0.86, 0.86], 1: [0.4] * 3}
     runs = {seed: {40: {"val_correct": round(near[0][seed] * 1000), "val_loss": 0.4}}
@@ -630,7 +631,7 @@ def test_a_grids_check_asks_the_disk_where_the_outputs_go(tmp_path, monkeypatch)
     import shutil
     from collections import namedtuple
 
-    from fmnist_mlp.core.grid import SearchConfig, check_disk, expand_grid
+    from fmnist_mlp.grid.search import SearchConfig, check_disk, expand_grid
 
     usage, asked = namedtuple("usage", "total used free"), []
 
@@ -649,7 +650,7 @@ def test_a_grids_check_asks_the_disk_where_the_outputs_go(tmp_path, monkeypatch)
 
 
 def test_an_items_metrics_keep_every_digit(tmp_path):
-    from fmnist_mlp.core.grid import write_item_metrics
+    from fmnist_mlp.grid.search import write_item_metrics
 
     trial = Trial(1, 8, 0.1, 32, 0.0, "relu")
     write_item_metrics(tmp_path / "m.json", trial, 7, {0: {1: {"val_correct": 3,
@@ -660,7 +661,7 @@ def test_an_items_metrics_keep_every_digit(tmp_path):
 
 @pytest.mark.parametrize("examples, valid", [(1, True), (0, False)])
 def test_an_item_with_one_validation_example_is_read(tmp_path, examples, valid):
-    from fmnist_mlp.core.grid import write_item_metrics
+    from fmnist_mlp.grid.search import write_item_metrics
     from fmnist_mlp.selection.ranking import read_item
 
     trial = Trial(1, 8, 0.1, 32, 0.0, "relu")
@@ -683,12 +684,12 @@ def test_the_gradient_check_counts_the_parameters(rng):
 
 
 def test_relu_is_right_on_its_first_call_and_for_a_bigger_array():
-    """The zeros buffer relu takes the maximum against is made on the first call and grown for a
-    bigger array (a fresh process starts with none)."""
-    from fmnist_mlp.core import spec as spec_module
+    """A relu's zeros buffer is made on its first call and grown for a bigger array (a fresh
+    process starts with none); the network's relu is one such."""
+    from fmnist_mlp.network.spec import Relu
 
-    spec_module._zeros.clear()
-    relu = net((2, 2, 2)).act.apply
+    assert isinstance(net((2, 2, 2)).act.apply, Relu)
+    relu = Relu()
     for z in (np.array([-1.0, 2.0, -0.5]), np.array([[3.0, -4.0], [-0.0, 0.5]]),
               np.array([-2.0, 1.0, -3.0, 4.0, 5.0], np.float32)):
         expected = np.maximum(z, 0)

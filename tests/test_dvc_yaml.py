@@ -4,25 +4,41 @@ and caches all it writes (no plain `cache: false` out, which would keep the stag
 run-cache)."""
 
 import ast
+import functools
 import re
+import shutil
 
 import grimp
 import pytest
 import yaml
 
 
-def subpackages(script, root) -> set[str]:
-    """``fmnist_mlp/<sub>`` of every module the stage script imports, directly or indirectly."""
-    graph = grimp.build_graph("fmnist_mlp")
+@functools.cache
+def graph():
+    """fmnist_mlp's import graph, as import-linter builds it."""
+    return grimp.build_graph("fmnist_mlp")
+
+
+def imported(script, root) -> set[str]:
+    """Every module of fmnist_mlp that the stage script imports, directly or indirectly."""
     named = set()
     for node in ast.walk(ast.parse((root / script).read_text())):
         if isinstance(node, ast.ImportFrom) and node.module:
             named |= {node.module} | {f"{node.module}.{a.name}" for a in node.names}
         elif isinstance(node, ast.Import):
             named |= {a.name for a in node.names}
-    direct = named & graph.modules
-    closure = direct.union(*(graph.find_upstream_modules(m) for m in direct))
-    return {"/".join(m.split(".")[:2]) for m in closure if m.count(".") >= 1}
+    direct = named & graph().modules
+    return direct.union(*(graph().find_upstream_modules(m) for m in direct))
+
+
+def subpackages(script, root) -> set[str]:
+    """``fmnist_mlp/<sub>`` of every module the stage script imports, directly or indirectly."""
+    return {"/".join(m.split(".")[:2]) for m in imported(script, root) if m.count(".") >= 1}
+
+
+def script(stage) -> str:
+    (module,) = re.findall(r"python -m stages\.(\w+)", stage["cmd"])
+    return f"stages/{module}.py"
 
 
 def stages(root):
@@ -34,9 +50,7 @@ def stages(root):
                                   "landscape"])
 def test_stage_deps_are_the_code_it_runs(root, name):
     stage = dict(stages(root))[name]
-    (module,) = re.findall(r"python -m stages\.(\w+)", stage["cmd"])
-    script = f"stages/{module}.py"
-    expected = {script} | subpackages(script, root)
+    expected = {script(stage)} | subpackages(script(stage), root)
     declared = {d for d in stage["deps"] if d.startswith(("stages/", "fmnist_mlp"))}
     assert declared == expected, f"missing {expected - declared}, extra {declared - expected}"
 
@@ -87,8 +101,10 @@ def test_metrics_hold_only_what_the_pipeline_defines(root):
 
 
 # What a search item must not depend on: an edit there retrains nothing (the costly stage).
-NOT_IN_A_SEARCH_ITEM = ("fmnist_mlp/selection", "fmnist_mlp/numpy_mlp", "fmnist_mlp/dataset",
-                        "fmnist_mlp/engine", "stages/select_best.py")
+NOT_IN_A_SEARCH_ITEM = ("fmnist_mlp/selection", "fmnist_mlp/evaluation", "fmnist_mlp/numpy_mlp",
+                        "fmnist_mlp/gradcheck", "fmnist_mlp/sgd", "fmnist_mlp/landscape",
+                        "fmnist_mlp/dataset", "fmnist_mlp/raw", "fmnist_mlp/engine",
+                        "stages/select_best.py")
 
 
 def test_a_search_item_depends_on_neither_selection_statistics_figures_nor_numpy_maths(root):
@@ -96,3 +112,44 @@ def test_a_search_item_depends_on_neither_selection_statistics_figures_nor_numpy
     assert not deps & set(NOT_IN_A_SEARCH_ITEM), deps & set(NOT_IN_A_SEARCH_ITEM)
     params = dict(stages(root))["search"]["params"]
     assert params == ["search.epochs", "search.seeds"]  # the axes are the matrix's
+
+
+def listed_never_run(root) -> dict[str, list[str]]:
+    """Per stage, the library modules its deps list (every module of a listed subpackage) that it
+    never imports: an edit to one of them reruns the stage for nothing."""
+    found = {}
+    for name, stage in stages(root):
+        runs = imported(script(stage), root)
+        found[name] = sorted(
+            ".".join(path.with_suffix("").parts)
+            for dep in stage["deps"] if dep.startswith("fmnist_mlp/")
+            for path in sorted((root / dep).rglob("*.py")) if path.name != "__init__.py"
+            for path in [path.relative_to(root)]
+            if ".".join(path.with_suffix("").parts) not in runs)
+    return found
+
+
+def test_an_edit_reruns_only_stages_that_run_the_edited_module(root):
+    """The (module, stage) pairs that dvc.yaml lists but the stage never imports are exactly as
+    many as docs/design.md says, and no search item lists a module it never imports: an edit
+    there would retrain every item."""
+    pairs = listed_never_run(root)
+    assert pairs["search"] == [], f"listed by every search item, never imported: {pairs['search']}"
+    (documented,) = re.findall(r"\*\*(\d+) \(module, stage\) pairs\*\*",
+                               (root / "docs/design.md").read_text())
+    count = sum(map(len, pairs.values()))
+    assert count == int(documented), {name: mods for name, mods in pairs.items() if mods}
+
+
+def test_the_over_invalidation_count_sees_a_module_no_stage_imports(root, tmp_path):
+    """The count itself: a module added to a listed subpackage and imported by nothing is one
+    more pair for every stage that lists the subpackage."""
+    copy = tmp_path / "repo"
+    for code in ("fmnist_mlp", "stages"):
+        shutil.copytree(root / code, copy / code, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(root / "dvc.yaml", copy)
+    (copy / "fmnist_mlp/grid/unused.py").write_text('"""imported by no stage"""\n')
+    pairs = listed_never_run(copy)  # the import graph is the package's: the copy adds no import
+    assert pairs["search"] == ["fmnist_mlp.grid.unused"]
+    assert {name for name, mods in pairs.items() if "fmnist_mlp.grid.unused" in mods} == {
+        "search", "select", "evaluate_keras"}

@@ -417,15 +417,15 @@ def test_jobs_must_be_a_whole_number_of_at_least_one(value, capsys):
 
 
 def test_workers_are_the_cores_bounded_by_memory_and_items(monkeypatch):
-    from fmnist_mlp.core import runner
+    from fmnist_mlp.core import resources
 
-    monkeypatch.setattr(runner, "cores", lambda: 16)
-    monkeypatch.setattr(runner, "available_memory", lambda: 64 * 2**30)
+    monkeypatch.setattr(resources, "cores", lambda: 16)
+    monkeypatch.setattr(resources, "available_memory", lambda: 64 * 2**30)
     assert repro.default_jobs(12) == 12  # no more workers than items
     assert repro.default_jobs(40) == 16  # one per core
-    monkeypatch.setattr(runner, "available_memory", lambda: 4 * 2**30)
+    monkeypatch.setattr(resources, "available_memory", lambda: 4 * 2**30)
     assert repro.default_jobs(40) == 2  # 1.5 GiB a worker
-    monkeypatch.setattr(runner, "cores", lambda: 1)
+    monkeypatch.setattr(resources, "cores", lambda: 1)
     assert repro.default_jobs(40) == 1  # one core: a plain, serial dvc repro
 
 

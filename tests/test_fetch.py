@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from fmnist_mlp.core.errors import DataError
-from fmnist_mlp.dataset import fetch
 from fmnist_mlp.dataset.idx import to_idx
+from fmnist_mlp.raw import fetch
 
 
 @pytest.fixture

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from fmnist_mlp.numpy_mlp import figures
+from fmnist_mlp.landscape import figures
 from fmnist_mlp.selection import figure
 
 PNG = b"\x89PNG\r\n\x1a\n"

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from fmnist_mlp.core.data import Split
-from fmnist_mlp.core.grid import Trial
+from fmnist_mlp.grid.search import Trial
 from fmnist_mlp.selection.ranking import read_item
 
 keras_search = pytest.importorskip("fmnist_mlp.keras_search.train")

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 from conftest import ACTIVATION_NAMES, net
 
-from fmnist_mlp.numpy_mlp.landscape import (
+from fmnist_mlp.landscape.plane import (
     Plane,
     filter_normalised_directions,
     fit_plane,
@@ -139,7 +139,7 @@ def test_grid_axes_open_an_axis_the_trajectory_does_not_move_along():
 
 
 def test_rendering_writes_non_empty_pngs(tmp_path, rng):
-    from fmnist_mlp.numpy_mlp import figures
+    from fmnist_mlp.landscape import figures
 
     A, B = np.linspace(-1, 1, 12), np.linspace(-2, 2, 10)
     loss = np.add.outer(B ** 2, A ** 2)  # (len(B), len(A))

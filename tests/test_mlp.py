@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 from conftest import ACTIVATION_NAMES, net
 
-from fmnist_mlp.numpy_mlp.gradcheck import check_gradient, relative_error
+from fmnist_mlp.gradcheck.check import check_gradient, relative_error
 from fmnist_mlp.numpy_mlp.mlp import (
     evaluate,
     init_params,
@@ -51,7 +51,7 @@ def test_gradient_matches_central_differences(rng, sizes, l2, activation):
 
 
 def test_gradient_check_catches_a_wrong_gradient(rng, monkeypatch):
-    import fmnist_mlp.numpy_mlp.gradcheck as gc
+    import fmnist_mlp.gradcheck.check as gc
 
     sizes = (6, 5, 3)
     theta = init_params(net(sizes), rng)
@@ -172,7 +172,7 @@ def test_the_relu_spec_computes_the_former_hard_coded_relu_bit_for_bit(rng):
 
 
 def test_every_activation_of_the_table_is_tested_and_its_derivative_is_right():
-    from fmnist_mlp.core.spec import ACTIVATIONS
+    from fmnist_mlp.network.spec import ACTIVATIONS
 
     assert sorted(ACTIVATIONS) == sorted(ACTIVATION_NAMES)
     z = np.linspace(-4, 4, 801)
@@ -188,7 +188,7 @@ def test_an_unknown_activation_is_one_line_listing_the_known_ones():
     from conftest import section
 
     from fmnist_mlp.core.errors import ConfigError
-    from fmnist_mlp.core.grid import SearchConfig
+    from fmnist_mlp.grid.search import SearchConfig
     from fmnist_mlp.numpy_mlp.scratch import ScratchConfig
 
     with pytest.raises(ConfigError, match=r"^scratch.activation: unknown activation 'gelu' "

@@ -224,12 +224,12 @@ def test_second_clone_sharing_the_cache_runs_no_stage(small_copy, tmp_path):
 def test_a_stage_runs_the_library_of_the_directory_it_runs_in(small_copy):
     """As in `dvc exp run --temp`: the stage runs in a copy whose library differs from the one
     that is importable from elsewhere (here the workspace, on PYTHONPATH)."""
-    runner = small_copy / "fmnist_mlp" / "core" / "runner.py"
-    text = runner.read_text()
+    cli = small_copy / "fmnist_mlp" / "core" / "cli.py"
+    text = cli.read_text()
     edited = text.replace('print(f"{name}: {message}"',
                           'print(f"{name} (the copy\'s library): {message}"')
-    assert edited != text, f"{runner}: no log line to edit"
-    runner.write_text(edited)
+    assert edited != text, f"{cli}: no log line to edit"
+    cli.write_text(edited)
     result = run_dvc(small_copy, "repro", "--single-item", "gradcheck",
                      env={"PYTHONPATH": str(ROOT)})
     assert ran_stages(result.stdout) == ["gradcheck"], result.stdout
@@ -366,19 +366,23 @@ def test_landscape_samples_beyond_the_split_stop_with_the_key(small_copy):
 
 UNRELATED_EDITS = {  # a file far from Keras -> a line appended to it
     "fmnist_mlp/selection/ranking.py": "\n# the selection rule, edited\n",
-    "fmnist_mlp/selection/stats.py": "\n# the statistics, edited\n",
+    "fmnist_mlp/evaluation/stats.py": "\n# the statistics, edited\n",
+    "fmnist_mlp/evaluation/metrics.py": "\n# a test-set metric, edited\n",
+    "fmnist_mlp/gradcheck/check.py": "\n# the gradient check, edited\n",
+    "fmnist_mlp/sgd/minibatch.py": "\n# the scratch SGD, edited\n",
     "fmnist_mlp/selection/figure.py": "\n# the search's figure, edited\n",
     "stages/select_best.py": "\n# the select stage, edited\n",
     "fmnist_mlp/numpy_mlp/scratch.py": "\n# the scratch section's params checks, edited\n",
-    "fmnist_mlp/numpy_mlp/landscape.py": "\n# the landscape section's params checks, edited\n",
-    "fmnist_mlp/numpy_mlp/figures.py": "\n# a figure, edited\n",
+    "fmnist_mlp/landscape/plane.py": "\n# the landscape section's params checks, edited\n",
+    "fmnist_mlp/landscape/figures.py": "\n# a figure, edited\n",
     "fmnist_mlp/numpy_mlp/mlp.py": "\n# the from-scratch numpy maths, edited\n",
 }
 
 
 def test_an_edit_far_from_keras_leaves_every_search_item_up_to_date(small_copy):
     """Exactly the stages with an edited file among their deps are out of date: select,
-    evaluate_keras (selection's statistics) and the scratch stages; no search item."""
+    evaluate_keras (the statistics, a test-set metric) and the scratch stages; no search
+    item."""
     for name, line in UNRELATED_EDITS.items():
         with open(small_copy / name, "a") as f:
             f.write(line)

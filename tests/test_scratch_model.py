@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 from conftest import net
 
-from fmnist_mlp.core import runner
+from fmnist_mlp.core import resources
 from fmnist_mlp.core.errors import ConfigError, DataError
 from fmnist_mlp.numpy_mlp import scratch
 from fmnist_mlp.numpy_mlp.mlp import init_params
-from fmnist_mlp.numpy_mlp.sgd import SGDResult
+from fmnist_mlp.sgd.minibatch import SGDResult
 
 SPEC = net((784, 10, 10, 10, 10))
 TANH = net((784, 10, 10, 10, 10), "tanh")
@@ -90,7 +90,7 @@ def test_a_damaged_array_header_is_not_called_pickled_data(tmp_path, rng):
 
 
 def test_a_layer_too_large_for_memory_is_refused_with_the_key(monkeypatch):
-    monkeypatch.setattr(runner, "available_memory", lambda: 8 * 2**30)
+    monkeypatch.setattr(resources, "available_memory", lambda: 8 * 2**30)
     scratch.require_memory(SPEC, copies=30, rows=48_000)  # the seed's network fits easily
     with pytest.raises(ConfigError, match=r"^scratch.hidden: needs about .* GiB of memory, "
                                           r"8 GiB available"):

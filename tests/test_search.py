@@ -8,7 +8,7 @@ import yaml
 from conftest import section
 
 from fmnist_mlp.core.errors import ConfigError, DataError
-from fmnist_mlp.core.grid import (
+from fmnist_mlp.grid.search import (
     AXES,
     SearchConfig,
     Trial,

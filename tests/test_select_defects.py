@@ -17,7 +17,7 @@ import pytest
 import yaml
 from scipy import stats
 
-from fmnist_mlp.core.grid import Trial, checkpoint_name, write_item_metrics
+from fmnist_mlp.grid.search import Trial, checkpoint_name, write_item_metrics
 from fmnist_mlp.selection.ranking import compare, configurations, select_best
 from fmnist_mlp.selection.select import select
 

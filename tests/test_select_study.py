@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import yaml
 
-from fmnist_mlp.core.grid import Trial, write_item_metrics
+from fmnist_mlp.grid.search import Trial, write_item_metrics
 from fmnist_mlp.selection.select import select
 
 EXAMPLES = 10_000

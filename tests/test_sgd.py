@@ -4,7 +4,7 @@ from conftest import net
 
 from fmnist_mlp.core.errors import DivergenceError
 from fmnist_mlp.numpy_mlp.mlp import init_params, loss_and_grad
-from fmnist_mlp.numpy_mlp.sgd import sgd
+from fmnist_mlp.sgd.minibatch import sgd
 
 
 def toy(rng, n=60):

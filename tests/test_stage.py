@@ -7,7 +7,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from fmnist_mlp.core import runner
+from fmnist_mlp.core import cli, files, resources
 from fmnist_mlp.core.errors import StudyError
 
 
@@ -23,39 +23,39 @@ def test_cleanup_that_cannot_remove_raises_the_first_error_only(tmp_path, monkey
     monkeypatch.setattr(shutil, "rmtree", read_only)
     monkeypatch.setattr(type(tmp_path), "unlink", read_only)
     with pytest.raises(StudyError, match="the stage's own error"):
-        with runner.outputs(partial, tmp_path / "metrics.json"):
+        with files.outputs(partial, tmp_path / "metrics.json"):
             raise StudyError("the stage's own error")
 
 
 def test_outputs_are_removed_on_any_exception(tmp_path):
     (tmp_path / "out").mkdir()
     (tmp_path / "out" / "x").write_text("1")
-    with pytest.raises(KeyboardInterrupt), runner.outputs(tmp_path / "out"):
+    with pytest.raises(KeyboardInterrupt), files.outputs(tmp_path / "out"):
         raise KeyboardInterrupt
     assert not (tmp_path / "out").exists()
 
 
 def test_floats_are_written_with_stable_digits_and_never_nan(tmp_path):
-    runner.write_json(tmp_path / "m.json", {"a": 1 / 3, "b": [2 / 3], "n": 7})
+    files.write_json(tmp_path / "m.json", {"a": 1 / 3, "b": [2 / 3], "n": 7})
     assert (tmp_path / "m.json").read_text() == \
         '{\n  "a": 0.333333,\n  "b": [\n    0.666667\n  ],\n  "n": 7\n}\n'
     with pytest.raises(StudyError, match="bad.json: non-finite value nan"):
-        runner.write_json(tmp_path / "bad.json", {"loss": math.nan})
+        files.write_json(tmp_path / "bad.json", {"loss": math.nan})
     assert not (tmp_path / "bad.json").exists()
 
 
 def test_exact_floats_keep_every_digit_and_numpy_integers_are_ints(tmp_path):
     import numpy as np
 
-    runner.write_json(tmp_path / "x.json", {"loss": 1 / 3, "n": np.int64(7)}, exact=True)
+    files.write_json(tmp_path / "x.json", {"loss": 1 / 3, "n": np.int64(7)}, exact=True)
     assert (tmp_path / "x.json").read_text() == '{\n  "loss": 0.3333333333333333,\n  "n": 7\n}\n'
 
 
 def run_stage(monkeypatch, main, *argv, options=None):
-    """``runner.run`` of ``main`` as `python stages/x.py ARGV...`: its exit code."""
+    """``cli.run`` of ``main`` as `python stages/x.py ARGV...`: its exit code."""
     monkeypatch.setattr("sys.argv", ["stages/x.py", *argv])
     with pytest.raises(SystemExit) as caught:
-        runner.run(main, "x_stage: what it does.\n\nOUT_DIR: where it writes.\n", options)
+        cli.run(main, "x_stage: what it does.\n\nOUT_DIR: where it writes.\n", options)
     return caught.value.code
 
 
@@ -71,7 +71,7 @@ def test_a_stage_gets_one_path_per_parameter_of_main(monkeypatch):
 
 
 def test_options_add_their_flags_and_are_built_from_them(monkeypatch):
-    from fmnist_mlp.core.grid import Trial
+    from fmnist_mlp.grid.search import Trial
 
     got = []
 
@@ -155,7 +155,7 @@ def test_an_output_that_cannot_be_written_fails_before_any_work(tmp_path, monkey
     out = make(tmp_path, monkeypatch)
     ran = []
     with pytest.raises(StudyError, match=f"{out}: cannot write .*{reason}"):
-        with runner.outputs(out):
+        with files.outputs(out):
             ran.append(1)
     assert ran == [] and not list(tmp_path.rglob(".write-check-*"))
     assert not (tmp_path / "models").exists()
@@ -167,7 +167,7 @@ def test_an_os_error_while_writing_is_one_line_naming_the_path(tmp_path, errno, 
     """EROFS or ENOSPC in the middle of a save (zipfile raises it without a file name)."""
     out = tmp_path / "model"
     with pytest.raises(StudyError) as caught:
-        with runner.outputs(out):
+        with files.outputs(out):
             out.mkdir()
             (out / "half").write_text("x")
             raise OSError(errno, strerror)
@@ -178,11 +178,11 @@ def test_an_os_error_while_writing_is_one_line_naming_the_path(tmp_path, errno, 
 def test_memory_beyond_what_is_available_is_refused_with_the_key(monkeypatch):
     from fmnist_mlp.core.errors import ConfigError
 
-    monkeypatch.setattr(runner, "available_memory", lambda: 2**30)
-    runner.require_memory("scratch.hidden", 2**29)  # fits
+    monkeypatch.setattr(resources, "available_memory", lambda: 2**30)
+    resources.require_memory("scratch.hidden", 2**29)  # fits
     with pytest.raises(ConfigError, match=r"scratch.hidden: needs about 6.14e\+03 GiB of memory, "
                                           r"1 GiB available"):
-        runner.require_memory("scratch.hidden", 6.14e3 * 2**30)
+        resources.require_memory("scratch.hidden", 6.14e3 * 2**30)
 
 
 @pytest.mark.parametrize("limit, current, expected", [
@@ -193,15 +193,15 @@ def test_available_memory_is_psutils_capped_by_the_cgroup_limit(monkeypatch, tmp
     import psutil
 
     monkeypatch.setattr(psutil, "virtual_memory", lambda: SimpleNamespace(available=8 * 2**30))
-    monkeypatch.setattr(runner, "CGROUP", tmp_path)  # None: no cgroup v2 files
+    monkeypatch.setattr(resources, "CGROUP", tmp_path)  # None: no cgroup v2 files
     if limit is not None:
         (tmp_path / "memory.max").write_text(limit + "\n")
         (tmp_path / "memory.current").write_text(current + "\n")
-    assert runner.available_memory() == expected * 2**30
+    assert resources.available_memory() == expected * 2**30
 
 
 def test_available_memory_of_this_machine_is_positive():
-    assert runner.available_memory() > 0
+    assert resources.available_memory() > 0
 
 
 def test_evaluate_keras_draws_the_chosen_epochs_last_20_not_the_runs_last(tmp_path):

@@ -11,7 +11,7 @@ import sys
 import yaml
 from conftest import ROOT
 
-from fmnist_mlp.core.grid import AXES
+from fmnist_mlp.grid.search import AXES
 
 
 def stage_commands() -> dict[str, list[str]]:
@@ -24,11 +24,11 @@ def stage_commands() -> dict[str, list[str]]:
 
 def arguments(module: str) -> tuple[list[str], list[str]]:
     """The stage's path arguments, one per parameter of main, and its flags (Trial's when the
-    script passes it to runner.run), read from the script's source."""
+    script passes it to cli.run), read from the script's source."""
     tree = ast.parse((ROOT / "stages" / f"{module}.py").read_text())
     main = next(n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == "main")
     run = next(n for n in ast.walk(tree) if isinstance(n, ast.Call)
-               and ast.unparse(n.func) == "runner.run")
+               and ast.unparse(n.func) == "cli.run")
     params = [a.arg.upper() for a in main.args.args]
     if len(run.args) == 2:
         return params, []

@@ -6,9 +6,9 @@ import pytest
 from conftest import section
 from test_search import fake_item
 
-from fmnist_mlp.core.grid import SearchConfig, Trial
+from fmnist_mlp.evaluation.stats import paired_p, summary
+from fmnist_mlp.grid.search import SearchConfig, Trial
 from fmnist_mlp.selection.ranking import compare, configurations, read_item, select_best
-from fmnist_mlp.selection.stats import paired_p, summary
 
 SEEDS = (0, 1, 2)
 
@@ -100,7 +100,7 @@ def test_statistics_come_from_the_exact_counts_not_rounded_accuracies(tmp_path):
     an accuracy is written with."""
     from fractions import Fraction
 
-    from fmnist_mlp.core.grid import write_item_metrics
+    from fmnist_mlp.grid.search import write_item_metrics
     from fmnist_mlp.selection.ranking import at_chance
 
     total = 12_000
@@ -146,7 +146,7 @@ def test_equal_totals_tie_exactly_whatever_the_order_of_the_seeds(tmp_path, orde
     are the same float, bit for bit, however the seeds' counts are permuted (a mean of rounded
     or summed-in-order floats would differ in the last bit: 0.1 + 0.2 + 0.3 != 0.3 + 0.2 + 0.1),
     and the tie goes to the first in grid order."""
-    from fmnist_mlp.core.grid import write_item_metrics
+    from fmnist_mlp.grid.search import write_item_metrics
 
     total, seeds = 10_000, (0, 1, 2)
     counts = [[1000, 2000, 3000], [3000, 2000, 1000], [1999, 2001, 2000]]  # 0.1 + 0.2 + 0.3 each

@@ -1,4 +1,5 @@
-"""The project's error types: each carries one message meant for a person."""
+"""The project's error types, each carrying one message meant for a person, and ``os_error``:
+the one line of an operating-system error."""
 
 
 class StudyError(Exception):
@@ -15,3 +16,10 @@ class DataError(StudyError):
 
 class DivergenceError(StudyError):
     """Training produced a non-finite loss."""
+
+
+def os_error(e: OSError, paths=()) -> str:
+    """``PATH: reason`` of an operating-system error (the outputs' paths when it names none)."""
+    where = e.filename or ", ".join(map(str, paths)) or "a file"
+    reason = e.strerror or str(e) or type(e).__name__
+    return f"{where}: {reason}" + (f" (errno {e.errno})" if e.errno else "")

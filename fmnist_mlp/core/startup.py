@@ -1,5 +1,5 @@
 """Imported first by every stage script, before numpy loads: the numeric profile
-(``numerics.apply``) and a one-line Ctrl-C while the libraries load (``runner.run`` takes over
+(``numerics.apply``) and a one-line Ctrl-C while the libraries load (``cli.run`` takes over
 in ``main``). A stage also dies with the process that started it (a killed ``dvc``), so no
 orphan trains on."""
 

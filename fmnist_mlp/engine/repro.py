@@ -183,7 +183,7 @@ def failure(output: str, code: int) -> str:
 
 def default_jobs(items: int) -> int:
     """Every core, as many as memory allows, no more than there are items."""
-    from fmnist_mlp.core.runner import available_memory, cores
+    from fmnist_mlp.core.resources import available_memory, cores
 
     return max(1, min(cores(), items, int(available_memory() // WORKER_MEMORY)))
 
@@ -262,8 +262,8 @@ def check_grid(repo, items: list[str]) -> None:
     """The search stage's check that its checkpoints fit on the disk, here once for the items to
     train: one line before any starts (each item checks only itself)."""
     from fmnist_mlp.core.errors import StudyError
-    from fmnist_mlp.core.grid import SearchConfig, check_disk, expand_grid
     from fmnist_mlp.core.params import load_section
+    from fmnist_mlp.grid.search import SearchConfig, check_disk, expand_grid
 
     root = Path(repo.root_dir)  # an item's first output is its directory, named as its Trial
     outs = {s.addressing: Path(s.outs[0].def_path) for s in repo.index.stages}
@@ -613,7 +613,7 @@ def run(root: Path, jobs: int | None, client, scheduler: str | None, remote: str
     start = time.perf_counter()
     code = here("repro", *(("--pull",) if remote else ()))
     if spent and not code:
-        from fmnist_mlp.core.runner import write_json
+        from fmnist_mlp.core.files import write_json
 
         write_json(root / TIMING, {**spent, "final_repro": time.perf_counter() - start})
     settle(root, before, steps)  # also after a failure: the next run's ``before`` is right

@@ -17,7 +17,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import keras  # noqa: E402
 
 from fmnist_mlp.core.errors import DataError  # noqa: E402
-from fmnist_mlp.core.spec import MLPSpec  # noqa: E402
+from fmnist_mlp.network.spec import MLPSpec  # noqa: E402
 
 
 def build_mlp(spec: MLPSpec, l2: float, learning_rate: float,

@@ -20,8 +20,8 @@ from pathlib import Path
 import numpy as np
 
 from fmnist_mlp.core.data import Split
-from fmnist_mlp.core.grid import FORWARD_BATCH, Trial, checkpoint_name, write_item_metrics
-from fmnist_mlp.core.runner import write_csv
+from fmnist_mlp.core.files import write_csv
+from fmnist_mlp.grid.search import FORWARD_BATCH, Trial, checkpoint_name, write_item_metrics
 from fmnist_mlp.keras_search.models import build_mlp, deterministic, keras, save_model
 
 HISTORY_COLUMNS = ("epoch", "train_loss", "val_loss", "train_accuracy", "val_accuracy")

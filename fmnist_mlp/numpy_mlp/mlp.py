@@ -17,7 +17,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from fmnist_mlp.core.spec import Activation, MLPSpec, num_params
+from fmnist_mlp.network.spec import Activation, MLPSpec, num_params
 
 Sizes = tuple[int, ...]
 

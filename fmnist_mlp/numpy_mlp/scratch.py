@@ -10,11 +10,11 @@ from pathlib import Path
 import numpy as np
 from pydantic import Field, field_validator
 
-from fmnist_mlp.core import runner
+from fmnist_mlp.core import resources
 from fmnist_mlp.core.data import Split
 from fmnist_mlp.core.errors import DataError
 from fmnist_mlp.core.params import Int, Section
-from fmnist_mlp.core.spec import MLPSpec, check_activation
+from fmnist_mlp.network.spec import MLPSpec, check_activation
 from fmnist_mlp.numpy_mlp.mlp import init_params
 
 
@@ -47,7 +47,7 @@ class ScratchConfig(Section):
 def require_memory(spec: MLPSpec, copies: int, rows: int) -> None:
     """ConfigError naming scratch.hidden when ``copies`` float64 parameter vectors and the
     activations of ``rows`` examples at once would not fit in this machine's memory."""
-    runner.require_memory("scratch.hidden",
+    resources.require_memory("scratch.hidden",
                           8 * (copies * spec.num_params + 2 * rows * sum(spec.sizes[1:])))
 
 

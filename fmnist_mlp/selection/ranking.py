@@ -13,9 +13,9 @@ import numpy as np
 
 from fmnist_mlp.core.data import NUM_CLASSES
 from fmnist_mlp.core.errors import DataError
-from fmnist_mlp.core.grid import AXES, SearchConfig, Trial
-from fmnist_mlp.core.metrics import no_better_than_chance
-from fmnist_mlp.selection.stats import paired_p, summary
+from fmnist_mlp.evaluation.metrics import no_better_than_chance
+from fmnist_mlp.evaluation.stats import paired_p, summary
+from fmnist_mlp.grid.search import AXES, SearchConfig, Trial
 
 LABELS = {"hidden_layers": "layers {}", "hidden_units": "units {}", "learning_rate": "lr {}",
           "batch_size": "batch {}", "l2": "l2 {}", "activation": "{}",

@@ -8,17 +8,17 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from fmnist_mlp.core import runner
+from fmnist_mlp.core import cli, files
 from fmnist_mlp.core.data import NUM_CLASSES
 from fmnist_mlp.core.errors import DataError
-from fmnist_mlp.core.grid import (
+from fmnist_mlp.core.params import load_section
+from fmnist_mlp.grid.search import (
     AXES,
     SearchConfig,
     checkpoint_name,
     divergence,
     expand_grid,
 )
-from fmnist_mlp.core.params import load_section
 from fmnist_mlp.selection import figure
 from fmnist_mlp.selection.ranking import (
     LABELS,
@@ -43,7 +43,7 @@ EFFECT_COLUMNS = ("effect", "axis", "estimate", "low", "high", "p")
 def warn_stale(root: Path, names: set[str]) -> None:
     stale = sorted({p.name for p in root.iterdir()} - names) if root.is_dir() else []
     if stale:
-        runner.log("select", f"warning: {root} also holds {len(stale)} item(s) not in the grid "
+        cli.log("select", f"warning: {root} also holds {len(stale)} item(s) not in the grid "
                              f"({', '.join(stale)}): not read, but part of this stage's dependency "
                              f"hash; remove them for a dvc.lock like a fresh clone's")
 
@@ -58,7 +58,7 @@ def alive(rows: list[dict]) -> list[dict]:
                         f"1/{NUM_CLASSES}), nothing to select; check search.learning_rate (too "
                         f"high kills the units, too low learns nothing) and search.epochs")
     if dead:
-        runner.log("select", f"left out {len(dead)} configuration(s) no better than chance "
+        cli.log("select", f"left out {len(dead)} configuration(s) no better than chance "
                              f"(1/{NUM_CLASSES}): " + "; ".join(
                                  f"{r['item']} at {r['epochs']} epochs (val accuracy "
                                  f"{r['val_accuracy']:.4f})" for r in dead))
@@ -102,7 +102,7 @@ def select(search_root: Path, curves_root: Path, metrics_json: Path, report_json
         raise DataError(f"every item diverged, nothing to select: {'; '.join(diverged)}; "
                         f"lower search.learning_rate")
     if diverged:
-        runner.log("select", f"left out {len(diverged)} item(s) with a diverged seed: "
+        cli.log("select", f"left out {len(diverged)} item(s) with a diverged seed: "
                              f"{'; '.join(diverged)}")
     shown = varying(cfg)
     grid_rows = alive(configurations(items, shown, cfg.seeds))
@@ -110,7 +110,7 @@ def select(search_root: Path, curves_root: Path, metrics_json: Path, report_json
     found = conclude(items, grid_rows, cfg, sel,
                      lambda axis, level: LABELS[axis].format(level))
     for line in found["said"]:
-        runner.log("select", line)
+        cli.log("select", line)
     rows = [{**r, **found["configs"].get((r["item"], r["epochs"]), {})}
             for r in compare(grid_rows, winner, cfg.alpha)]  # grid order
     best, *others = rank(rows)  # stable: the same winner as select_best
@@ -124,23 +124,23 @@ def select(search_root: Path, curves_root: Path, metrics_json: Path, report_json
     said_best = headline(found, rank(rows), cfg.alpha)
     leaders = list(dict.fromkeys(r["item"] for r in (best, *others)))  # items by best rank
     curves = overlay(curves_root, grid, tuple(k for k in shown if k != "epochs"), leaders)
-    with runner.outputs(metrics_json, report_json, results_csv, results_png, best_dir,
+    with files.outputs(metrics_json, report_json, results_csv, results_png, best_dir,
                         overlay_csv, effects_json, effects_csv):
-        runner.write_csv(overlay_csv, curves, ("epoch", "item", "rank", "val_accuracy"))
+        files.write_csv(overlay_csv, curves, ("epoch", "item", "rank", "val_accuracy"))
         best_dir.mkdir(parents=True, exist_ok=True)
         for seed in cfg.seeds:
             shutil.copyfile(search_root / best["item"] / checkpoint_name(seed, best["epochs"]),
                             best_dir / f"model_seed{seed}.keras")
         shutil.copyfile(curves_root / f"{best['item']}.csv", best_dir / "history.csv")
         chosen = {k: best[k] for k in (*AXES, "epochs")}
-        runner.write_json(best_dir / "config.json", {**chosen, "seeds": list(cfg.seeds)})
-        runner.write_json(metrics_json, {
+        files.write_json(best_dir / "config.json", {**chosen, "seeds": list(cfg.seeds)})
+        files.write_json(metrics_json, {
             "val_accuracy": best["val_accuracy"], "accuracy_std": best["std"],
             "val_loss": best["val_loss"],
             "seed0_val_accuracy": single["val_accuracy"], **found["metrics"]})
-        runner.write_json(effects_json, found["report"])
-        runner.write_csv(effects_csv, found["effects"], EFFECT_COLUMNS)
-        runner.write_json(report_json, {
+        files.write_json(effects_json, found["report"])
+        files.write_csv(effects_csv, found["effects"], EFFECT_COLUMNS)
+        files.write_json(report_json, {
             "best": {**chosen, "item": best["item"], "label": best["label"],
                      "val_accuracy_seeds": best["val_accuracy_seeds"], "ci95": best["ci95"]},
             "p_runner_up": runner_up["p_vs_best"] if runner_up else 1.0,
@@ -158,7 +158,7 @@ def select(search_root: Path, curves_root: Path, metrics_json: Path, report_json
                             "val_accuracy": single["val_accuracy"]},
             "seeds": list(cfg.seeds), "alpha": cfg.alpha, "configs": len(rows),
             "items": len(items), "diverged_items": len(diverged)})
-        runner.write_csv(results_csv, [
+        files.write_csv(results_csv, [
             {**{k: r.get(k) for k in RESULT_COLUMNS[:-1]},
              "val_accuracy_seeds": " ".join(f"{v:.6g}" for v in r["val_accuracy_seeds"])}
             for r in rows], RESULT_COLUMNS)
@@ -174,7 +174,7 @@ def select(search_root: Path, curves_root: Path, metrics_json: Path, report_json
             possibly_best=[bool(r.get("possibly_best")) for r in ranks],
             alpha=cfg.alpha, marked=(picked, f"the single-run protocol's pick (seed "
                                              f"{cfg.seeds[0]})"))
-    runner.log("select", f"best of {len(rows)} configurations: {best['label']} (val accuracy "
+    cli.log("select", f"best of {len(rows)} configurations: {best['label']} (val accuracy "
                          f"{best['val_accuracy']:.4f} +- {best['std']:.4f} over "
                          f"{len(cfg.seeds)} seeds); {said_best}; the single-run protocol (seed "
                          f"{cfg.seeds[0]}) picks {single['label']}")

@@ -15,8 +15,8 @@ import numpy as np
 from pydantic import Field
 from scipy import stats
 
-from fmnist_mlp.core.grid import AXES, SearchConfig
 from fmnist_mlp.core.params import Fraction, Int, Section
+from fmnist_mlp.grid.search import AXES, SearchConfig
 from fmnist_mlp.selection.best import equivalence, mcb, variances
 from fmnist_mlp.selection.factorial import Runs, analyse
 

@@ -35,17 +35,20 @@ class Activation:
     kinks: bool  # f' jumps somewhere: a finite difference across a jump is no derivative
 
 
-_zeros: dict[np.dtype, np.ndarray] = {}
-
-
-def _relu(z: np.ndarray) -> np.ndarray:
+class Relu:
     """max(z, 0) in place, against a zero array of z's shape rather than the scalar 0: numpy's
     SIMD loop only takes two contiguous operands (~3.5x faster in the landscape's tiles); the
-    same values either way."""
-    zeros = _zeros.get(z.dtype)
-    if zeros is None or zeros.size < z.size:
-        zeros = _zeros[z.dtype] = np.zeros(z.size, dtype=z.dtype)
-    return np.maximum(z, zeros[:z.size].reshape(z.shape), out=z)
+    same values either way. Each instance keeps its zeros per dtype, made on the first call and
+    grown for a bigger array; they are only read, so threads may share them."""
+
+    def __init__(self) -> None:
+        self.zeros: dict[np.dtype, np.ndarray] = {}
+
+    def __call__(self, z: np.ndarray) -> np.ndarray:
+        zeros = self.zeros.get(z.dtype)
+        if zeros is None or zeros.size < z.size:
+            zeros = self.zeros[z.dtype] = np.zeros(z.size, dtype=z.dtype)
+        return np.maximum(z, zeros[:z.size].reshape(z.shape), out=z)
 
 
 def _sigmoid(z: np.ndarray) -> np.ndarray:
@@ -58,7 +61,7 @@ def _sigmoid(z: np.ndarray) -> np.ndarray:
 
 
 ACTIVATIONS = {  # a new activation: one entry here
-    "relu": Activation("relu", _relu, lambda a: a > 0, "relu", kinks=True),
+    "relu": Activation("relu", Relu(), lambda a: a > 0, "relu", kinks=True),
     "tanh": Activation("tanh", lambda z: np.tanh(z, out=z), lambda a: 1.0 - a * a, "tanh",
                        kinks=False),
     "sigmoid": Activation("sigmoid", _sigmoid, lambda a: a * (1.0 - a), "sigmoid",

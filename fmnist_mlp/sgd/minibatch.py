@@ -9,7 +9,7 @@ import numpy as np
 from tqdm import tqdm
 
 from fmnist_mlp.core.errors import DivergenceError
-from fmnist_mlp.core.spec import MLPSpec
+from fmnist_mlp.network.spec import MLPSpec
 from fmnist_mlp.numpy_mlp.mlp import evaluate, loss_and_grad
 
 

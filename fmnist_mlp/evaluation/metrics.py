@@ -1,11 +1,13 @@
-"""Classification metrics from predicted log-probabilities."""
+"""Classification metrics from predicted log-probabilities, and the chance level an accuracy is
+judged against: what the evaluations, train_scratch and select compute (no search item lists
+this: an edit retrains nothing)."""
 
 from __future__ import annotations
 
 import numpy as np
 
 from fmnist_mlp.core.data import CLASS_NAMES
-from fmnist_mlp.core.runner import write_json
+from fmnist_mlp.core.files import write_json
 
 
 def classification_report(log_probs: np.ndarray, labels: np.ndarray) -> dict:

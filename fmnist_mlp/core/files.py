@@ -1,81 +1,28 @@
-"""What every stage script shares: its command line, error reporting, clean-up of partial outputs,
-small writers.
+"""What a stage writes: its outputs checked writable first and removed if it fails (no partial
+output), and the writers of JSON and CSV with no more digits than the arithmetic makes stable
+(``SIGNIFICANT``).
 
-Outputs are written with no more digits than the arithmetic makes stable (``SIGNIFICANT``), and
-never with a wall-clock time in them: timings go to ``timings/<stage>.json`` (``record_timing``),
+No output holds a wall-clock time: timings go to ``timings/<stage>.json`` (``record_timing``),
 which is neither a DVC output nor tracked by git, so rerunning a stage cannot change an output's
 hash.
 """
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import csv
-import inspect
 import json
 import math
 import numbers
 import os
-import re
 import shutil
-import signal
-import sys
 import tempfile
 from pathlib import Path
 
-import psutil
-
-from fmnist_mlp.core.errors import ConfigError, DataError, StudyError
+from fmnist_mlp.core.errors import DataError, StudyError, os_error
 
 SIGNIFICANT = 6  # significant digits of every float written to a metrics, plots or item file
 TIMINGS_DIR = Path("timings")
-CGROUP = Path("/sys/fs/cgroup")  # this process's cgroup v2, as a container sees it
-
-
-def run(main, doc: str | None = None, options=None) -> None:
-    """Run ``main`` as the stage ``python -m stages.<script>``, one path argument per parameter
-    (``PREPARED_DIR`` for ``prepared_dir``); with ``options`` (the search stage's Trial), its
-    flags too (``options.add_arguments(parser)``), passed to ``main`` as one last argument,
-    ``options(**flags)``. ``-h``/``--help`` prints the usage and the docstring (exit 0); a wrong
-    number of arguments or an unknown option, the usage and one error line (exit 2, before any
-    work). Then one line on stderr for a StudyError, an operating-system error (a read-only or
-    full disk...) or memory that runs out (exit 1), or Ctrl-C (exit 130). Every line names the
-    stage as `dvc dag` does: the docstring's first word (``select: error: ...``)."""
-    script = Path(sys.argv[0]).stem
-    name = re.match(r"\w*", doc or "")[0] or script
-    parser = argparse.ArgumentParser(prog=f"python -m stages.{script}", description=doc,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter,
-                                     allow_abbrev=False)
-    parser.error = lambda message: parser.exit(
-        2, f"{parser.format_usage()}{name}: error: {message}\n")
-    paths = list(inspect.signature(main).parameters)[:-1 if options else None]
-    for path in paths:
-        parser.add_argument(path, type=Path, metavar=path.upper())
-    if options:
-        options.add_arguments(parser)
-    flags = vars(parser.parse_args())
-    args = [flags.pop(path) for path in paths] + ([options(**flags)] if options else [])
-    signal.signal(signal.SIGINT, signal.default_int_handler)  # Ctrl-C: KeyboardInterrupt below
-    try:
-        main(*args)
-    except StudyError as e:
-        sys.exit(f"{name}: error: {e}")
-    except OSError as e:
-        sys.exit(f"{name}: error: {os_error(e)}")
-    except MemoryError as e:
-        sys.exit(f"{name}: error: out of memory ({' '.join(str(e).split()) or 'MemoryError'}); "
-                 f"lower the sizes in params.yaml")
-    except KeyboardInterrupt:
-        print(f"{name}: interrupted; partial outputs removed", file=sys.stderr)
-        sys.exit(130)
-
-
-def os_error(e: OSError, paths=()) -> str:
-    """``PATH: reason`` of an operating-system error (the outputs' paths when it names none)."""
-    where = e.filename or ", ".join(map(str, paths)) or "a file"
-    reason = e.strerror or str(e) or type(e).__name__
-    return f"{where}: {reason}" + (f" (errno {e.errno})" if e.errno else "")
 
 
 def remove(*paths: str | Path) -> None:
@@ -122,38 +69,6 @@ def outputs(*paths: str | Path):
     except BaseException:
         remove(*paths)
         raise
-
-
-def require_memory(key: str, need: float) -> None:
-    """ConfigError naming ``key`` when a stage needs about ``need`` bytes and this machine has
-    less available (``available_memory``): refused before allocating, instead of swapping or
-    being killed."""
-    have = available_memory()
-    if need > have:
-        raise ConfigError(f"{key}: needs about {gib(need)} of memory, {gib(have)} available; "
-                          f"choose smaller sizes")
-
-
-def available_memory() -> int:
-    """Bytes this process can still allocate: the machine's available memory, capped by a
-    cgroup v2 limit (a container's), which psutil does not read."""
-    have = psutil.virtual_memory().available
-    with contextlib.suppress(OSError, ValueError):
-        limit = (CGROUP / "memory.max").read_text().strip()
-        if limit != "max":
-            have = min(have, int(limit) - int((CGROUP / "memory.current").read_text()))
-    return have
-
-
-def gib(n: float) -> str:
-    return f"{n / 2**30:.3g} GiB"
-
-
-def cores() -> int:
-    """The cores this process may run on."""
-    if hasattr(os, "sched_getaffinity"):  # Linux: honours taskset and cgroup cpusets
-        return len(os.sched_getaffinity(0))
-    return os.cpu_count() or 1
 
 
 def stable(value, exact: bool = False):
@@ -211,7 +126,3 @@ def read_json(path: str | Path) -> dict:
 def record_timing(name: str, **seconds: float) -> None:
     """timings/<name>.json: wall-clock seconds of a run, for the README and benches only."""
     write_json(TIMINGS_DIR / f"{name}.json", {k: round(v, 3) for k, v in seconds.items()})
-
-
-def log(name: str, message: str) -> None:
-    print(f"{name}: {message}", file=sys.stderr)

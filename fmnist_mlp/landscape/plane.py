@@ -22,9 +22,9 @@ from sklearn.decomposition import PCA
 from threadpoolctl import threadpool_limits
 from tqdm import tqdm
 
-from fmnist_mlp.core import runner
+from fmnist_mlp.core import resources
 from fmnist_mlp.core.params import Int, Section
-from fmnist_mlp.core.spec import Activation, MLPSpec
+from fmnist_mlp.network.spec import Activation, MLPSpec
 from fmnist_mlp.numpy_mlp.mlp import evaluate, layer_slices, unpack
 
 
@@ -133,7 +133,7 @@ def plane_loss(plane: Plane, spec: MLPSpec, X: np.ndarray, Y: np.ndarray, ab: np
     later = slice(layer_slices(sizes)[0][1].stop, None)
     basis = np.vstack([plane.center[later], plane.directions[:, later]])  # (3, P_later)
     loss_sum, correct = np.zeros(len(ab)), np.zeros(len(ab))
-    workers = threads or runner.cores()
+    workers = threads or resources.cores()
     bar = tqdm(total=len(ab) * N, unit="pt-img", unit_scale=True, desc="landscape",
                disable=not progress, leave=False)
 

@@ -9,7 +9,7 @@ import scipy.optimize
 from pydantic import Field
 
 from fmnist_mlp.core.params import Int, Section
-from fmnist_mlp.core.spec import MLPSpec
+from fmnist_mlp.network.spec import MLPSpec
 from fmnist_mlp.numpy_mlp.mlp import (
     _forward,
     cross_entropy,
