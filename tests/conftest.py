@@ -191,3 +191,43 @@ def net(sizes, activation="relu", l2_output=True):
     from fmnist_mlp.network.spec import MLPSpec
 
     return MLPSpec(sizes[0], tuple(sizes[1:-1]), sizes[-1], activation, l2_output)
+
+
+def problem(rng, n=24, sizes=(5, 4, 3), dtype=np.float64):
+    """A toy classification problem for a network of layer widths ``sizes``: ``n`` inputs of
+    normal features and one-hot labels drawn uniformly from the classes, (X, Y)."""
+    X = rng.normal(size=(n, sizes[0])).astype(dtype)  # (N, d)
+    Y = np.eye(sizes[-1], dtype=dtype)[rng.integers(0, sizes[-1], n)]  # (N, C)
+    return X, Y
+
+
+EXAMPLES = 10_000  # validation examples of a fake item: accuracies with 4 decimals are counts
+SEEDS = (0, 1, 2)
+
+
+def trial(units: int):
+    """The Trial of 3 hidden layers of ``units`` (lr 0.05, batch 64, l2 0.001, relu)."""
+    from fmnist_mlp.grid.search import Trial
+
+    return Trial(3, units, 0.05, 64, 0.001, "relu")
+
+
+def fake_item(root, trial, scores, seeds=(0,)):
+    """An item directory as the search stage leaves it; scores: {epoch: (val_acc, val_loss)}
+    of every seed, or {epoch: [(val_acc, val_loss) per seed]}."""
+    from fmnist_mlp.grid.search import write_item_metrics
+
+    item_dir = root / trial.name
+    item_dir.mkdir(parents=True)
+    runs = {seed: {e: {"val_correct": round((v[i][0] if isinstance(v, list) else v[0]) * EXAMPLES),
+                       "val_loss": v[i][1] if isinstance(v, list) else v[1]}
+                   for e, v in scores.items()} for i, seed in enumerate(seeds)}
+    write_item_metrics(item_dir / "metrics.json", trial, EXAMPLES, runs)
+    return item_dir
+
+
+# The paired t-test's fixture: the winner's and another configuration's accuracy per seed 0, 1,
+# 2, whose seeds give another p-value under every other pairing (test_ranking checks it).
+WINNER = [0.8800, 0.8780, 0.8790]  # per seed 0, 1, 2
+OTHER = [0.8700, 0.8690, 0.8670]  # its order by value differs from the winner's
+LISTED_OTHERWISE = (2, 0, 1)  # an item's metrics.json listing its seeds in another order

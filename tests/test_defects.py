@@ -7,9 +7,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import net
+from conftest import fake_item, net
 from scipy import stats
-from test_search import fake_item
 
 from fmnist_mlp.core.data import CLASS_NAMES
 from fmnist_mlp.core.errors import ConfigError, DataError, DivergenceError, StudyError
