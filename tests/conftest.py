@@ -205,7 +205,7 @@ EXAMPLES = 10_000  # validation examples of a fake item: accuracies with 4 decim
 SEEDS = (0, 1, 2)
 
 
-def trial(units: int):
+def trial_of(units: int):
     """The Trial of 3 hidden layers of ``units`` (lr 0.05, batch 64, l2 0.001, relu)."""
     from fmnist_mlp.grid.search import Trial
 

@@ -3,13 +3,22 @@ the grid's items and their names as DVC's matrix writes them, the flags of an it
 line, the disk its checkpoints need, and an item's metrics file."""
 
 import argparse
+import json
+from pathlib import Path
 
 import pytest
 import yaml
 from conftest import section
 
 from fmnist_mlp.core.errors import ConfigError
-from fmnist_mlp.grid.search import AXES, SearchConfig, Trial, check_disk, expand_grid
+from fmnist_mlp.grid.search import (
+    AXES,
+    SearchConfig,
+    Trial,
+    check_disk,
+    expand_grid,
+    write_item_metrics,
+)
 
 
 def test_a_grid_too_large_for_the_disk_is_refused_in_one_line(tmp_path, monkeypatch):
@@ -89,3 +98,31 @@ def test_seeds_must_be_distinct_and_alpha_a_level():
         section(SearchConfig, seeds=[0, 0])
     with pytest.raises(ConfigError, match="search.alpha: expected a value between 0 and 1"):
         section(SearchConfig, alpha=1.5)
+
+
+def test_a_grids_check_asks_the_disk_where_the_outputs_go(tmp_path, monkeypatch):
+    import shutil
+    from collections import namedtuple
+
+    usage, asked = namedtuple("usage", "total used free"), []
+
+    def disk_usage(path):
+        assert Path(path).is_dir(), path
+        asked.append(Path(path))
+        return usage(0, 0, 2**40)
+
+    monkeypatch.setattr(shutil, "disk_usage", disk_usage)
+    cfg = SearchConfig.from_dict({"hidden_layers": [1], "hidden_units": [8],
+                                  "learning_rate": [0.1], "batch_size": [32], "l2": [0.0],
+                                  "activation": ["relu"], "epochs": [1], "seeds": [0],
+                                  "alpha": 0.05})
+    check_disk(cfg, expand_grid(cfg), tmp_path / "models" / "search")
+    assert asked == [tmp_path]
+
+
+def test_an_items_metrics_keep_every_digit(tmp_path):
+    trial = Trial(1, 8, 0.1, 32, 0.0, "relu")
+    write_item_metrics(tmp_path / "m.json", trial, 7, {0: {1: {"val_correct": 3,
+                                                               "val_loss": 0.123456789012}}})
+    saved = json.loads((tmp_path / "m.json").read_text())
+    assert saved["seeds"]["0"]["epochs"]["1"] == {"val_correct": 3, "val_loss": 0.123456789012}

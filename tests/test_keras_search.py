@@ -1,4 +1,5 @@
-"""Keras search items: checkpoints of a long run equal shorter runs; reruns are identical."""
+"""Keras search items (fmnist_mlp/keras_search/): checkpoints of a long run equal shorter runs;
+reruns are identical; a run that diverges (its loss past 100 ln(classes)) keeps no model."""
 
 import json
 
@@ -175,3 +176,21 @@ def test_the_search_regularises_the_hidden_kernels_only(small_data):
     penalty = sum(float(np.sum(np.square(layer.kernel.numpy()))) for layer in hidden)
     assert float(sum(model.losses)) == pytest.approx(trial.l2 * penalty, rel=1e-5)
     assert not trial.spec(32, 10).l2_output
+
+
+@pytest.mark.parametrize("loss, diverged", [(150.0, False), (230.0, False), (231.0, True)])
+def test_the_divergence_limit_is_100_times_ln_classes(tmp_path, loss, diverged):
+    """For 10 classes the limit is 100 ln 10 = 230.26 (100 log10 10 = 100 would call 150
+    diverged)."""
+    from fmnist_mlp.keras_search.train import Checkpoints
+
+    callback = Checkpoints(tmp_path, epochs=(5,), seed=0, classes=10)
+
+    class Model:
+        stop_training = False
+
+    callback.set_model(Model())
+    callback.on_epoch_begin(0)
+    callback.on_epoch_end(0, {"loss": loss, "val_loss": 1.0})
+    assert (callback.diverged is not None) is diverged
+    assert callback.model.stop_training is diverged

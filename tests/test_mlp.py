@@ -1,8 +1,12 @@
+"""The numpy MLP (fmnist_mlp/numpy_mlp/mlp.py): the flat parameters and their layers, the loss
+(mean cross-entropy plus L2 on the weights), its gradient against central differences and
+against the former hard-coded ReLU, the accuracy, huge logits."""
+
 import numpy as np
 import pytest
-from conftest import ACTIVATION_NAMES, net
+from conftest import ACTIVATION_NAMES, net, problem
 
-from fmnist_mlp.gradcheck.check import check_gradient, relative_error
+from fmnist_mlp.gradcheck.check import check_gradient
 from fmnist_mlp.numpy_mlp.mlp import (
     evaluate,
     init_params,
@@ -14,12 +18,6 @@ from fmnist_mlp.numpy_mlp.mlp import (
 )
 
 ARCHITECTURES = [(7, 5, 3), (9, 11, 7, 4), (6, 13, 3, 9, 5), (8, 3, 7, 5, 9, 10)]
-
-
-def batch(rng, sizes, n=6):
-    X = rng.normal(size=(n, sizes[0]))  # (B, n_in)
-    Y = np.eye(sizes[-1])[rng.integers(0, sizes[-1], n)]  # (B, C)
-    return X, Y
 
 
 def test_unpack_gives_views_and_pack_round_trips(rng):
@@ -43,33 +41,17 @@ def test_unpack_rejects_wrong_length(rng):
 @pytest.mark.parametrize("l2", [0.0, 0.05])
 def test_gradient_matches_central_differences(rng, sizes, l2, activation):
     theta = init_params(net(sizes, activation), rng)
-    X, Y = batch(rng, sizes)
+    X, Y = problem(rng, n=6, sizes=sizes)
     result = check_gradient(theta, X, Y, net(sizes, activation), l2)
     assert result.relative_error < 1e-7, result
     assert result.max_layer_relative_error < 1e-6, result
     assert result.check_grad < 1e-5, result
 
 
-def test_gradient_check_catches_a_wrong_gradient(rng, monkeypatch):
-    import fmnist_mlp.gradcheck.check as gc
-
-    sizes = (6, 5, 3)
-    theta = init_params(net(sizes), rng)
-    X, Y = batch(rng, sizes)
-    right = gc.loss_and_grad
-
-    def missing_l2(t, X, Y, sizes, l2):
-        loss, _ = right(t, X, Y, sizes, l2)
-        return loss, right(t, X, Y, sizes, 0.0)[1]
-
-    monkeypatch.setattr(gc, "loss_and_grad", missing_l2)
-    assert gc.check_gradient(theta, X, Y, net(sizes), l2=0.5).relative_error > 1e-3
-
-
 def test_l2_applies_to_weights_not_biases(rng):
     sizes = (4, 3, 2)
     theta = rng.normal(size=num_params(sizes))
-    X, Y = batch(rng, sizes)
+    X, Y = problem(rng, n=6, sizes=sizes)
     loss0, grad0 = loss_and_grad(theta, X, Y, net(sizes), 0.0)
     loss1, grad1 = loss_and_grad(theta, X, Y, net(sizes), 0.1)
     weights = sum(float((W ** 2).sum()) for W, _ in unpack(theta, sizes))
@@ -83,7 +65,7 @@ def test_l2_applies_to_weights_not_biases(rng):
 def test_loss_is_mean_cross_entropy_of_softmax(rng):
     sizes = (4, 3)
     theta = rng.normal(size=num_params(sizes))
-    X, Y = batch(rng, sizes, n=5)
+    X, Y = problem(rng, n=5, sizes=sizes)
     W, b = unpack(theta, sizes)[0]
     p = np.exp(X @ W + b)
     p /= p.sum(axis=1, keepdims=True)
@@ -117,32 +99,6 @@ def test_evaluate_reports_accuracy(rng):
     assert accuracy == 0.75
 
 
-def test_relative_error():
-    assert relative_error(np.zeros(3), np.zeros(3)) == 0.0
-    assert relative_error(np.ones(2), -np.ones(2)) == pytest.approx(1.0)
-
-
-def test_gradient_check_tells_a_kink_from_a_wrong_gradient(rng):
-    """A large step crosses ReLU kinks: those coordinates are counted and left out, and what is
-    left agrees; the error over all coordinates shows why they had to go."""
-    sizes = (20, 16, 16, 4)
-    theta = init_params(net(sizes), rng)
-    X, Y = batch(rng, sizes, n=200)
-    result = check_gradient(theta, X, Y, net(sizes), l2=1e-3, epsilon=1e-4)
-    assert result.kinks > 0
-    assert result.relative_error < 1e-7 < 1e-4 < result.relative_error_with_kinks
-    assert check_gradient(theta, X, Y, net(sizes), l2=1e-3, epsilon=1e-6).kinks == 0
-
-
-@pytest.mark.parametrize("activation", ["tanh", "sigmoid"])
-def test_a_smooth_activation_has_no_kink_to_leave_out(rng, activation):
-    sizes = (20, 16, 16, 4)
-    theta = init_params(net(sizes, activation), rng)
-    X, Y = batch(rng, sizes, n=200)
-    result = check_gradient(theta, X, Y, net(sizes, activation), l2=1e-3, epsilon=1e-4)
-    assert result.kinks == 0 and result.relative_error < 1e-7
-
-
 def test_the_relu_spec_computes_the_former_hard_coded_relu_bit_for_bit(rng):
     """The committed results were made by a ReLU written into the forward and backward passes:
     np.maximum(z, 0) and the mask a > 0. The spec's relu gives the same bits, in float32 (SGD)
@@ -150,7 +106,7 @@ def test_the_relu_spec_computes_the_former_hard_coded_relu_bit_for_bit(rng):
     sizes = (30, 12, 9, 5)
     for dtype in (np.float32, np.float64):
         theta = init_params(net(sizes), rng).astype(dtype)
-        X, Y = (a.astype(dtype) for a in batch(rng, sizes, n=40))
+        X, Y = (a.astype(dtype) for a in problem(rng, n=40, sizes=sizes))
         layers = unpack(theta, sizes)
         acts = [X]
         for W, b in layers[:-1]:
@@ -169,30 +125,3 @@ def test_the_relu_spec_computes_the_former_hard_coded_relu_bit_for_bit(rng):
                 delta *= acts[layer] > 0
         _, grad = loss_and_grad(theta, X, Y, net(sizes), 0.0)
         np.testing.assert_array_equal(grad, np.concatenate(grads))
-
-
-def test_every_activation_of_the_table_is_tested_and_its_derivative_is_right():
-    from fmnist_mlp.network.spec import ACTIVATIONS
-
-    assert sorted(ACTIVATIONS) == sorted(ACTIVATION_NAMES)
-    z = np.linspace(-4, 4, 801)
-    z = z[np.abs(z) > 1e-3]  # away from relu's kink
-    for act in ACTIVATIONS.values():
-        h = 1e-6
-        numeric = (act.apply(z + h) - act.apply(z - h)) / (2 * h)
-        np.testing.assert_allclose(act.derivative(act.apply(z.copy())), numeric, atol=1e-8,
-                                   err_msg=act.name)
-
-
-def test_an_unknown_activation_is_one_line_listing_the_known_ones():
-    from conftest import section
-
-    from fmnist_mlp.core.errors import ConfigError
-    from fmnist_mlp.grid.search import SearchConfig
-    from fmnist_mlp.numpy_mlp.scratch import ScratchConfig
-
-    with pytest.raises(ConfigError, match=r"^scratch.activation: unknown activation 'gelu' "
-                                          r"\(known: relu, sigmoid, tanh\)$"):
-        section(ScratchConfig, activation="gelu")
-    with pytest.raises(ConfigError, match=r"^search.activation: unknown activation 'swish'"):
-        section(SearchConfig, activation=["relu", "swish"])

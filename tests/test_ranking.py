@@ -6,9 +6,20 @@ the curves."""
 
 import json
 import math
+from itertools import permutations
 
 import pytest
-from conftest import EXAMPLES, SEEDS, fake_item, section
+from conftest import (
+    EXAMPLES,
+    LISTED_OTHERWISE,
+    OTHER,
+    SEEDS,
+    WINNER,
+    fake_item,
+    section,
+    trial_of,
+)
+from scipy import stats
 
 from fmnist_mlp.core.errors import DataError
 from fmnist_mlp.evaluation.stats import summary
@@ -17,7 +28,9 @@ from fmnist_mlp.selection.ranking import (
     at_chance,
     compare,
     configurations,
+    figures_at,
     label,
+    overlay,
     read_item,
     select_best,
     varying,
@@ -207,8 +220,6 @@ def test_statistics_come_from_the_exact_counts_not_rounded_accuracies(tmp_path):
     assert a["std"] == pytest.approx(exact_std, rel=1e-12)
     rounded = [round(c / total, 6) for c in counts[A]]  # what the item files used to hold
     assert a["std"] != pytest.approx(summary(rounded)["std"], rel=1e-6)
-    from scipy import stats
-
     exact_p = stats.ttest_rel([c / total for c in counts[A]],
                               [c / total for c in counts[B]]).pvalue
     assert b["p_vs_best"] == pytest.approx(exact_p, rel=1e-12)
@@ -241,3 +252,75 @@ def test_a_configuration_at_chance_level_is_found():
             {"val_accuracy": 0.1051, "val_examples": 36_000},  # 3 standard errors: 0.1047
             {"val_accuracy": 0.85, "val_examples": 36_000}]
     assert at_chance(rows) == rows[:1]
+
+
+@pytest.mark.parametrize("correct, valid", [(0, True), (10, True), (11, False), (-1, False)])
+def test_a_count_of_correct_predictions_runs_from_0_to_the_examples(correct, valid):
+    if valid:
+        assert figures_at({"val_correct": correct, "val_loss": 1.5}, 10) == {
+            "val_correct": correct, "val_accuracy": correct / 10, "val_loss": 1.5}
+    else:
+        with pytest.raises(ValueError, match=f"val_correct {correct} is not a count of 0..10"):
+            figures_at({"val_correct": correct, "val_loss": 1.5}, 10)
+
+
+@pytest.mark.parametrize("examples, valid", [(1, True), (0, False)])
+def test_an_item_with_one_validation_example_is_read(tmp_path, examples, valid):
+    trial = Trial(1, 8, 0.1, 32, 0.0, "relu")
+    (tmp_path / trial.name).mkdir()
+    write_item_metrics(tmp_path / trial.name / "metrics.json", trial, examples,
+                       {0: {1: {"val_correct": examples, "val_loss": 0.5}}})
+    if valid:
+        item = read_item(tmp_path / trial.name, trial, (1,), (0,))
+        assert item["seeds"][0][1]["val_accuracy"] == 1.0
+    else:
+        with pytest.raises(DataError):
+            read_item(tmp_path / trial.name, trial, (1,), (0,))
+
+
+def test_the_overlay_ranks_the_leaders_and_puts_the_rest_after(tmp_path):
+    trials = [Trial(1, units, 0.05, 64, 0.001, "relu") for units in (8, 9, 10)]
+    for trial in trials:
+        (tmp_path / f"{trial.name}.csv").write_text(
+            f"epoch,val_accuracy\n1,0.{trial.hidden_units}\n")
+    assert [r["item"] for r in overlay(tmp_path, trials, (), [])] == [t.name for t in trials]
+    rows = overlay(tmp_path, trials, ("hidden_units",), [trials[2].name])
+    assert rows == [{"epoch": 1, "item": "units 10", "rank": 1, "val_accuracy": 0.1},
+                    {"epoch": 1, "item": "units 8", "rank": 2, "val_accuracy": 0.8},
+                    {"epoch": 1, "item": "units 9", "rank": 2, "val_accuracy": 0.9}]
+
+
+def test_the_fixture_tells_every_other_pairing_apart():
+    """Each of the 5 other pairings of OTHER's seeds with WINNER's (sorting both included), and
+    an unpaired test, gives another p-value: a test below that asserts the by-seed one can tell
+    them from the right rule."""
+    right = stats.ttest_rel(WINNER, OTHER).pvalue
+    wrong = [stats.ttest_rel(WINNER, [OTHER[i] for i in order]).pvalue
+             for order in permutations(range(3)) if order != (0, 1, 2)]
+    wrong += [stats.ttest_rel(sorted(WINNER), sorted(OTHER)).pvalue,
+              stats.ttest_ind(WINNER, OTHER).pvalue]
+    assert min(abs(math.log(p / right)) for p in wrong) > 0.3  # each at least 1.35x apart
+
+
+def items_with_seeds_listed(order) -> list[dict]:
+    """The winner and the other configuration as the ranking reads them (read_item's form),
+    the other's seeds listed in ``order``."""
+    def figures(values, listed):
+        return {seed: {40: {"val_correct": round(values[seed] * EXAMPLES),
+                            "val_accuracy": round(values[seed] * EXAMPLES) / EXAMPLES,
+                            "val_loss": 0.4}} for seed in listed}
+
+    return [{"trial": trial_of(40), "seeds": figures(WINNER, SEEDS), "diverged": {},
+             "val_examples": EXAMPLES},
+            {"trial": trial_of(50), "seeds": figures(OTHER, order), "diverged": {},
+             "val_examples": EXAMPLES}]
+
+
+@pytest.mark.parametrize("order", [SEEDS, LISTED_OTHERWISE])
+def test_the_paired_test_pairs_each_configurations_seeds_with_the_winners(order):
+    """ranking.compare's p-value of the other configuration is the paired t-test of WINNER and
+    OTHER seed by seed, whatever the order its figures list the seeds in."""
+    rows = configurations(items_with_seeds_listed(order), ("hidden_units",))
+    other = next(r for r in compare(rows, select_best(rows), 0.05) if r["hidden_units"] == 50)
+    assert other["p_vs_best"] == pytest.approx(stats.ttest_rel(WINNER, OTHER).pvalue, rel=1e-9)
+    assert other["val_accuracy_seeds"] == pytest.approx(OTHER)  # search.seeds' order
