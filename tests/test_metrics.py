@@ -1,5 +1,8 @@
 """Test-set figures (fmnist_mlp/evaluation/metrics.py): the accuracy, the loss, each class's
-accuracy (its recall) and the chance level, three binomial standard errors above 1 / classes."""
+accuracy (its recall) and the chance level, three binomial standard errors above 1 / classes;
+and the history evaluate_keras reports beside them (the chosen epochs' last 20)."""
+
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -40,3 +43,24 @@ def test_an_accuracy_exactly_at_the_chance_threshold_is_chance():
     limit = 0.1 + 3.0 * np.sqrt(0.1 * 0.9 / 1000)
     assert no_better_than_chance(limit, 1000, 10)
     assert not no_better_than_chance(np.nextafter(limit, 1), 1000, 10)
+
+
+def test_evaluate_keras_draws_the_chosen_epochs_last_20_not_the_runs_last(tmp_path):
+    """The winner chosen at 30 epochs of a run checkpointed up to 40: the final history is
+    epochs 11 to 30 of its curves (the run's last 20, 21 to 40, would be another model's).
+    Run in its own process: a stage script sets the numeric profile and its signals on import."""
+    import json
+    import subprocess
+    import sys
+
+    history = tmp_path / "history.csv"
+    history.write_text("epoch,train_loss,val_loss\n" + "".join(
+        f"{e},{e / 100},{e / 1000}\n" for e in range(1, 41)))
+    code = ("import json, sys; from pathlib import Path; "
+            "from stages.evaluate_keras import final_history; "
+            "print(json.dumps(final_history(Path(sys.argv[1]), 30)))")
+    out = subprocess.run([sys.executable, "-c", code, str(history)], check=True, text=True,
+                         capture_output=True, cwd=Path(__file__).resolve().parents[1]).stdout
+    rows = json.loads(out)
+    assert [r["epoch"] for r in rows] == list(range(11, 31))
+    assert rows[0] == {"epoch": 11, "train_loss": 0.11, "val_loss": 0.011}

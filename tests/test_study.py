@@ -7,11 +7,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
+from conftest import EXAMPLES
 
 from fmnist_mlp.grid.search import Trial, write_item_metrics
 from fmnist_mlp.selection.select import select
 
-EXAMPLES = 10_000
 OUTPUTS = ("metrics.json", "report.json", "results.csv", "results.png", "best", "overlay.csv",
            "effects.json", "effects.csv")
 

@@ -1,17 +1,106 @@
-"""Every stage script as a user meets it: argparse's -h/--help with the full usage, a wrong
-command line refused with the usage and one error line before any work, an option-like word
-never taken for a path, `python stages/<name>.py` works, and no file shadows the stdlib."""
+"""A stage's command line: core/cli.py in-process (one path per parameter of main, options'
+flags, --help, a wrong command line refused with exit 2 before main, a failure in one line with
+exit 1, Ctrl-C with 130), and every stage script as a user meets it, against dvc.yaml: argparse's
+-h/--help with the full usage, a wrong command line refused with the usage and one error line
+before any work, an option-like word never taken for a path, dvc.yaml passing every argument,
+`python stages/<name>.py` works, and no file shadows the stdlib."""
 
 import ast
 import os
 import re
 import subprocess
 import sys
+from pathlib import Path
 
+import pytest
 import yaml
 from conftest import ROOT
 
+from fmnist_mlp.core import cli
+from fmnist_mlp.core.errors import StudyError
 from fmnist_mlp.grid.search import AXES
+
+
+def run_stage(monkeypatch, main, *argv, options=None):
+    """``cli.run`` of ``main`` as `python stages/x.py ARGV...`: its exit code."""
+    monkeypatch.setattr("sys.argv", ["stages/x.py", *argv])
+    with pytest.raises(SystemExit) as caught:
+        cli.run(main, "x_stage: what it does.\n\nOUT_DIR: where it writes.\n", options)
+    return caught.value.code
+
+
+def test_a_stage_gets_one_path_per_parameter_of_main(monkeypatch):
+    got = []
+
+    def main(raw_dir, out_dir):
+        got.extend([raw_dir, out_dir])
+        raise StudyError("done")
+
+    assert run_stage(monkeypatch, main, "a", "b/c") == "x_stage: error: done"
+    assert got == [Path("a"), Path("b/c")]
+
+
+def test_options_add_their_flags_and_are_built_from_them(monkeypatch):
+    from fmnist_mlp.grid.search import Trial
+
+    got = []
+
+    def main(prepared_dir, trial):
+        got.extend([prepared_dir, trial])
+        raise StudyError("done")
+
+    assert run_stage(monkeypatch, main, "p", "--hidden_layers", "2", "--hidden_units", "8",
+                     "--learning_rate", "0.1", "--batch_size", "32", "--l2", "0",
+                     "--activation", "tanh", options=Trial) == "x_stage: error: done"
+    assert got == [Path("p"), Trial(2, 8, 0.1, 32, 0, "tanh")]
+    assert isinstance(got[1].l2, int)  # as DVC wrote it: 0, not 0.0
+
+
+def test_help_prints_the_usage_and_the_docstring(monkeypatch, capsys):
+    assert run_stage(monkeypatch, lambda out_dir: None, "--help") == 0
+    out, err = capsys.readouterr()
+    assert out.startswith("usage: python -m stages.x [-h] OUT_DIR\n\nx_stage: what it does.\n")
+    assert err == ""
+
+
+@pytest.mark.parametrize("argv, error", [
+    ((), "the following arguments are required: OUT_DIR"),
+    (("a", "b"), "unrecognized arguments: b"),
+    (("a", "--force"), "unrecognized arguments: --force"),
+])
+def test_a_wrong_command_line_exits_2_before_main(monkeypatch, capsys, argv, error):
+    called = []
+
+    def main(out_dir):
+        called.append(out_dir)
+
+    assert run_stage(monkeypatch, main, *argv) == 2
+    assert called == []
+    assert capsys.readouterr().err == ("usage: python -m stages.x [-h] OUT_DIR\n"
+                                       f"x_stage: error: {error}\n")
+
+
+def raises(error):
+    def main(out_dir):
+        raise error
+    return main
+
+
+@pytest.mark.parametrize("error, code", [
+    (StudyError("models/x: broken"), "x_stage: error: models/x: broken"),
+    (PermissionError(13, "Permission denied", "models/x"),
+     "x_stage: error: models/x: Permission denied (errno 13)"),
+    (MemoryError("Unable to allocate\n 8 GiB"),
+     "x_stage: error: out of memory (Unable to allocate 8 GiB); lower the sizes in params.yaml"),
+    (MemoryError(), "x_stage: error: out of memory (MemoryError); lower the sizes in params.yaml"),
+])
+def test_a_failure_is_one_line_and_exit_1(monkeypatch, error, code):
+    assert run_stage(monkeypatch, raises(error), "out") == code  # SystemExit(str): exit 1
+
+
+def test_ctrl_c_exits_130_in_one_line(monkeypatch, capsys):
+    assert run_stage(monkeypatch, raises(KeyboardInterrupt), "out") == 130
+    assert capsys.readouterr().err == "x_stage: interrupted; partial outputs removed\n"
 
 
 def stage_commands() -> dict[str, list[str]]:
@@ -97,6 +186,8 @@ def test_help_prints_the_usage_and_exits_0(tmp_path):
 
 SEARCH_FLAGS = ["--hidden_layers", "1", "--hidden_units", "8", "--learning_rate", "0.1",
                 "--batch_size", "32", "--l2", "0"]
+
+
 MISUSE = [  # (id, command, the error line after the usage)
     ("missing argument", stage("prepare", "raw"),
      "prepare: error: the following arguments are required: OUT_DIR"),
@@ -147,4 +238,3 @@ def test_a_stage_runs_as_a_file_the_tutorial_way(tmp_path):
     assert err == ("usage: python -m stages.prepare [-h] RAW_DIR OUT_DIR\n"
                    "prepare: error: the following arguments are required: OUT_DIR\n")
     assert list(tmp_path.iterdir()) == []
-
