@@ -1,5 +1,6 @@
 """What README.md and docs/ cite holds: every test they name (`test_...`, with a parametrized
-case's id where they give one) is a test function in tests/."""
+case's id where they give one) is a test function in tests/; and the tests are filed by subject:
+no test module imports another (what several share lives in conftest.py)."""
 
 import ast
 import re
@@ -57,3 +58,20 @@ def test_every_test_the_docs_name_exists(root):
                 rf"[\"']{re.escape(case)}[\"']", found[name]):
             missing.append(f"{key} ({', '.join(sorted(docs))})")
     assert not missing, "named in the docs, no such test in tests/: " + "; ".join(missing)
+
+
+def test_no_test_module_imports_another(root):
+    """A helper or fixture that several test modules use lives in conftest.py (``from conftest
+    import ...``), not in the module whose history first needed it."""
+    found = []
+    for module in sorted((root / "tests").glob("*.py")):
+        for node in ast.walk(ast.parse(module.read_text())):
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                names = [node.module] if node.module else [alias.name for alias in node.names]
+            else:
+                continue
+            found += [f"{module.name} imports {name}" for name in names
+                      if name.split(".")[0].startswith("test_")]
+    assert not found, "; ".join(found)
