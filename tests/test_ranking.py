@@ -77,6 +77,30 @@ def test_item_recording_another_trial_is_rejected(tmp_path):
         read_item(tmp_path / trial.name, trial, (20,), (0,))
 
 
+@pytest.mark.parametrize("correct, valid", [(0, True), (10, True), (11, False), (-1, False)])
+def test_a_count_of_correct_predictions_runs_from_0_to_the_examples(correct, valid):
+    if valid:
+        assert figures_at({"val_correct": correct, "val_loss": 1.5}, 10) == {
+            "val_correct": correct, "val_accuracy": correct / 10, "val_loss": 1.5}
+    else:
+        with pytest.raises(ValueError, match=f"val_correct {correct} is not a count of 0..10"):
+            figures_at({"val_correct": correct, "val_loss": 1.5}, 10)
+
+
+@pytest.mark.parametrize("examples, valid", [(1, True), (0, False)])
+def test_an_item_with_one_validation_example_is_read(tmp_path, examples, valid):
+    trial = Trial(1, 8, 0.1, 32, 0.0, "relu")
+    (tmp_path / trial.name).mkdir()
+    write_item_metrics(tmp_path / trial.name / "metrics.json", trial, examples,
+                       {0: {1: {"val_correct": examples, "val_loss": 0.5}}})
+    if valid:
+        item = read_item(tmp_path / trial.name, trial, (1,), (0,))
+        assert item["seeds"][0][1]["val_accuracy"] == 1.0
+    else:
+        with pytest.raises(DataError):
+            read_item(tmp_path / trial.name, trial, (1,), (0,))
+
+
 def test_stale_directories_are_ignored(tmp_path):
     # Given the directory of a removed grid value holding a better score
     cfg = section(SearchConfig, hidden_layers=[3], hidden_units=[30], batch_size=[64],
@@ -252,30 +276,6 @@ def test_a_configuration_at_chance_level_is_found():
             {"val_accuracy": 0.1051, "val_examples": 36_000},  # 3 standard errors: 0.1047
             {"val_accuracy": 0.85, "val_examples": 36_000}]
     assert at_chance(rows) == rows[:1]
-
-
-@pytest.mark.parametrize("correct, valid", [(0, True), (10, True), (11, False), (-1, False)])
-def test_a_count_of_correct_predictions_runs_from_0_to_the_examples(correct, valid):
-    if valid:
-        assert figures_at({"val_correct": correct, "val_loss": 1.5}, 10) == {
-            "val_correct": correct, "val_accuracy": correct / 10, "val_loss": 1.5}
-    else:
-        with pytest.raises(ValueError, match=f"val_correct {correct} is not a count of 0..10"):
-            figures_at({"val_correct": correct, "val_loss": 1.5}, 10)
-
-
-@pytest.mark.parametrize("examples, valid", [(1, True), (0, False)])
-def test_an_item_with_one_validation_example_is_read(tmp_path, examples, valid):
-    trial = Trial(1, 8, 0.1, 32, 0.0, "relu")
-    (tmp_path / trial.name).mkdir()
-    write_item_metrics(tmp_path / trial.name / "metrics.json", trial, examples,
-                       {0: {1: {"val_correct": examples, "val_loss": 0.5}}})
-    if valid:
-        item = read_item(tmp_path / trial.name, trial, (1,), (0,))
-        assert item["seeds"][0][1]["val_accuracy"] == 1.0
-    else:
-        with pytest.raises(DataError):
-            read_item(tmp_path / trial.name, trial, (1,), (0,))
 
 
 def test_the_overlay_ranks_the_leaders_and_puts_the_rest_after(tmp_path):
