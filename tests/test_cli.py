@@ -18,7 +18,7 @@ from conftest import ROOT
 
 from fmnist_mlp.core import cli
 from fmnist_mlp.core.errors import StudyError
-from fmnist_mlp.grid.search import AXES
+from fmnist_mlp.grid.search import AXES, Trial
 
 
 def run_stage(monkeypatch, main, *argv, options=None):
@@ -41,8 +41,6 @@ def test_a_stage_gets_one_path_per_parameter_of_main(monkeypatch):
 
 
 def test_options_add_their_flags_and_are_built_from_them(monkeypatch):
-    from fmnist_mlp.grid.search import Trial
-
     got = []
 
     def main(prepared_dir, trial):
