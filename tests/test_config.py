@@ -121,12 +121,12 @@ def test_bad_values_name_the_key(raw, message):
      "search.seeds: expected a non-empty list of distinct seeds >= 0, got [0, 0]"),
     (SearchConfig, {"learning_rate": [float("inf")]},
      "search.learning_rate[0]: expected a finite number, got inf"),
-    (SearchConfig, {"alpha": 1}, "search.alpha: expected a value between 0 and 1, got 1"),
+    (SelectConfig, {"alpha": 1}, "select.alpha: expected a value between 0 and 1, got 1"),
     (SelectConfig, {"margin": 0.0}, "select.margin: expected a value between 0 and 1, got 0.0"),
     (SelectConfig, {"mcb_draws": 100}, "select.mcb_draws: expected a value >= 1000, got 100"),
     (SelectConfig, {"mcb_seed": -1}, "select.mcb_seed: expected a value >= 0, got -1"),
-    (SelectConfig, {"alpha": 0.05}, "select.alpha: unknown key (known: margin, mcb_draws, "
-     "mcb_seed)"),
+    (SearchConfig, {"alpha": 0.05}, "search.alpha: unknown key (known: activation, batch_size, "
+     "epochs, hidden_layers, hidden_units, l2, learning_rate, seeds)"),
     (PrepareConfig, {"subset": 70_000}, "prepare.subset: expected a value <= 60000, got 70000"),
     (LandscapeConfig, {"grid": 1}, "landscape.grid: expected a value >= 2, got 1"),
     (FetchConfig, {"package_dir": None}, "fetch.package_dir: expected a string, got None"),

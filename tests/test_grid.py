@@ -93,11 +93,9 @@ def test_name_from_the_command_line_is_dvcs_name(l2):
     assert parsed.name.endswith(f"l2_{l2}-tanh")
 
 
-def test_seeds_must_be_distinct_and_alpha_a_level():
+def test_seeds_must_be_distinct():
     with pytest.raises(ConfigError, match="search.seeds: expected a non-empty list of distinct"):
         section(SearchConfig, seeds=[0, 0])
-    with pytest.raises(ConfigError, match="search.alpha: expected a value between 0 and 1"):
-        section(SearchConfig, alpha=1.5)
 
 
 def test_a_grids_check_asks_the_disk_where_the_outputs_go(tmp_path, monkeypatch):
@@ -114,8 +112,7 @@ def test_a_grids_check_asks_the_disk_where_the_outputs_go(tmp_path, monkeypatch)
     monkeypatch.setattr(shutil, "disk_usage", disk_usage)
     cfg = SearchConfig.from_dict({"hidden_layers": [1], "hidden_units": [8],
                                   "learning_rate": [0.1], "batch_size": [32], "l2": [0.0],
-                                  "activation": ["relu"], "epochs": [1], "seeds": [0],
-                                  "alpha": 0.05})
+                                  "activation": ["relu"], "epochs": [1], "seeds": [0]})
     check_disk(cfg, expand_grid(cfg), tmp_path / "models" / "search")
     assert asked == [tmp_path]
 

@@ -22,7 +22,7 @@ from fmnist_mlp.selection.select import alive, select, verdict, warn_stale
 SCORES = {30: [0.80, 0.81, 0.79], 40: [0.86, 0.88, 0.87], 50: [0.84, 0.85, 0.85]}
 OUTPUTS = ("metrics.json", "report.json", "results.csv", "results.png", "out/models/best",
            "overlay.csv", "effects.json", "effects.csv")
-SELECT = {"margin": 0.005, "mcb_draws": 20000, "mcb_seed": 0}  # params.yaml's select section
+SELECT = {"alpha": 0.05, "margin": 0.005, "mcb_draws": 20000, "mcb_seed": 0}  # params.yaml's
 
 
 def write_item(root: Path, units: int, scores: dict[int, list[float]], order=SEEDS) -> Path:
@@ -52,7 +52,7 @@ def write_params(root: Path, units: list[int], epochs: list[int]) -> None:
     (root / "params.yaml").write_text(yaml.safe_dump({"search": {
         "hidden_layers": [3], "hidden_units": units, "learning_rate": [0.05],
         "batch_size": [64], "l2": [0.001], "activation": ["relu"], "epochs": epochs,
-        "seeds": list(SEEDS), "alpha": 0.05}, "select": SELECT}))
+        "seeds": list(SEEDS)}, "select": SELECT}))
 
 
 @pytest.fixture

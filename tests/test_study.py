@@ -39,9 +39,8 @@ def grid(tmp_path, monkeypatch, accuracy, seeds=(0, 1, 2), epochs=(20, 40), unit
                 "epoch,val_accuracy\n1,0.5\n")
     params = {"search": {"hidden_layers": [3], "hidden_units": list(units),
                          "learning_rate": [0.05], "batch_size": list(batch), "l2": [0.001],
-                         "activation": ["relu"], "epochs": list(epochs), "seeds": list(seeds),
-                         "alpha": 0.05},
-              "select": {"margin": 0.005, "mcb_draws": 20000, "mcb_seed": 0}}
+                         "activation": ["relu"], "epochs": list(epochs), "seeds": list(seeds)},
+              "select": {"alpha": 0.05, "margin": 0.005, "mcb_draws": 20000, "mcb_seed": 0}}
     Path("params.yaml").write_text(yaml.safe_dump(params))
     select(Path("models/search"), Path("plots/search"), *map(Path, OUTPUTS))
     return (json.loads(Path("effects.json").read_text()),

@@ -24,7 +24,7 @@ from pydantic_core import PydanticCustomError
 from fmnist_mlp.core.data import NUM_CLASSES, PIXELS
 from fmnist_mlp.core.errors import ConfigError, DataError
 from fmnist_mlp.core.files import read_json, write_json
-from fmnist_mlp.core.params import Fraction, Int, Number, Section, load_section
+from fmnist_mlp.core.params import Int, Number, Section, load_section
 from fmnist_mlp.core.resources import gib
 from fmnist_mlp.network.spec import MLPSpec, check_activation
 
@@ -35,8 +35,8 @@ CHECKPOINT_EXTRA = 32 * 2**10  # bytes of a .keras checkpoint besides its weight
 class SearchConfig(Section):
     """The Keras grid (params section ``search``): six axes (search.Trial's fields, the DVC
     matrix), epochs as checkpoints, and the seeds every configuration is trained with (inside
-    each item); ``alpha`` is select's significance level. An axis keeps its values as written,
-    as DVC names the items: a strict ``int`` (40.0 is refused) or a ``Number`` (0 stays an int)."""
+    each item). An axis keeps its values as written, as DVC names the items: a strict ``int``
+    (40.0 is refused) or a ``Number`` (0 stays an int)."""
 
     SECTION = "search"
     hidden_layers: tuple[Annotated[int, Field(gt=0)], ...] = Field(min_length=1)
@@ -47,7 +47,6 @@ class SearchConfig(Section):
     activation: tuple[str, ...] = Field(min_length=1)
     epochs: tuple[Annotated[Int, Field(gt=0)], ...] = Field(min_length=1)
     seeds: tuple[Int, ...]
-    alpha: Fraction
 
     @field_validator("activation")
     @classmethod

@@ -112,7 +112,7 @@ def select(search_root: Path, curves_root: Path, metrics_json: Path, report_json
     for line in found["said"]:
         cli.log("select", line)
     rows = [{**r, **found["configs"].get((r["item"], r["epochs"]), {})}
-            for r in compare(grid_rows, winner, cfg.alpha)]  # grid order
+            for r in compare(grid_rows, winner, sel.alpha)]  # grid order
     best, *others = rank(rows)  # stable: the same winner as select_best
     runner_up = others[0] if others else None
     kept = {(r["item"], r["epochs"]) for r in grid_rows}  # the seed's protocol: the same ones
@@ -120,8 +120,8 @@ def select(search_root: Path, curves_root: Path, metrics_json: Path, report_json
                           if (r["item"], r["epochs"]) in kept])
     constant = label({k: getattr(cfg, k)[0] for k in LABELS},
                      tuple(k for k in LABELS if k not in shown))
-    said = verdict(runner_up, cfg.alpha, len(cfg.seeds))
-    said_best = headline(found, rank(rows), cfg.alpha)
+    said = verdict(runner_up, sel.alpha, len(cfg.seeds))
+    said_best = headline(found, rank(rows), sel.alpha)
     leaders = list(dict.fromkeys(r["item"] for r in (best, *others)))  # items by best rank
     curves = overlay(curves_root, grid, tuple(k for k in shown if k != "epochs"), leaders)
     with files.outputs(metrics_json, report_json, results_csv, results_png, best_dir,
@@ -156,7 +156,7 @@ def select(search_root: Path, curves_root: Path, metrics_json: Path, report_json
                                               if not r["distinguishable"]],
             "single_seed": {"seed": cfg.seeds[0], "label": single["label"],
                             "val_accuracy": single["val_accuracy"]},
-            "seeds": list(cfg.seeds), "alpha": cfg.alpha, "configs": len(rows),
+            "seeds": list(cfg.seeds), "alpha": sel.alpha, "configs": len(rows),
             "items": len(items), "diverged_items": len(diverged)})
         files.write_csv(results_csv, [
             {**{k: r.get(k) for k in RESULT_COLUMNS[:-1]},
@@ -166,13 +166,13 @@ def select(search_root: Path, curves_root: Path, metrics_json: Path, report_json
         picked = next(i for i, r in enumerate(ranks) if r["label"] == single["label"])
         figure.ranking(
             results_png, [r["label"] for r in ranks], [r["val_accuracy"] for r in ranks],
-            f"validation accuracy, mean over the seeds with its {1 - cfg.alpha:.0%} interval\n"
+            f"validation accuracy, mean over the seeds with its {1 - sel.alpha:.0%} interval\n"
             f"given these seeds (their shared effect moves every bar alike)",
             f"Keras grid search: {len(rows)} configurations x {len(cfg.seeds)} seeds, best on top"
             + (f"\n{constant} in all" if len(shown) < len(LABELS) else ""),
             errors=[r.get("mean_ci") or 0.0 for r in ranks],
             possibly_best=[bool(r.get("possibly_best")) for r in ranks],
-            alpha=cfg.alpha, marked=(picked, f"the single-run protocol's pick (seed "
+            alpha=sel.alpha, marked=(picked, f"the single-run protocol's pick (seed "
                                              f"{cfg.seeds[0]})"))
     cli.log("select", f"best of {len(rows)} configurations: {best['label']} (val accuracy "
                          f"{best['val_accuracy']:.4f} +- {best['std']:.4f} over "

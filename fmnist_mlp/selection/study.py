@@ -2,8 +2,8 @@
 axis's effect, the configurations that could be the best and their equivalence to the best
 (best.py), in the forms select writes (reports, the headline metrics, the effects chart).
 
-The select section of params.yaml (``SelectConfig``) holds the equivalence margin and the draws
-of MCB's critical value; the confidence level is search.alpha's.
+The select section of params.yaml (``SelectConfig``) holds the confidence level (1 - alpha),
+the equivalence margin and the draws of MCB's critical value.
 """
 
 from __future__ import annotations
@@ -27,10 +27,12 @@ MODEL = ("split-plot mixed model: accuracy ~ item axes (main effects and two-way
 
 
 class SelectConfig(Section):
-    """select's statistics (params section ``select``): the equivalence margin (accuracy) and
-    the Monte Carlo draws of MCB's critical value, with their seed."""
+    """select's statistics (params section ``select``): ``alpha`` (1 - alpha is the confidence of
+    every interval, of the possibly-best set and of the equivalence verdicts), the equivalence
+    margin (accuracy) and the Monte Carlo draws of MCB's critical value, with their seed."""
 
     SECTION = "select"
+    alpha: Fraction
     margin: Fraction
     mcb_draws: Annotated[int, Field(ge=1000)]
     mcb_seed: Annotated[Int, Field(ge=0)]
@@ -103,7 +105,7 @@ def nothing_to_model(rows: list[dict], cfg: SearchConfig, sel: SelectConfig,
                                           "equivalence": "undecided"} for r in rows}
     possibly = [r["label"] for r in rows]
     counts = {"equivalent": 0, "worse": 0, "undecided": len(rows)}
-    report = {"model": MODEL, "confidence": 1 - cfg.alpha, "margin": sel.margin,
+    report = {"model": MODEL, "confidence": 1 - sel.alpha, "margin": sel.margin,
               "observations": 0, "levels": [], "axes": [], "anova": [], "interactions": [],
               "mcb": {"possibly_best": possibly}, "equivalence": counts,
               "largest_effect": None}
@@ -136,7 +138,7 @@ def conclude(items: list[dict], rows: list[dict], cfg: SearchConfig, sel: Select
     configs = [(item["trial"].name, e) for item in model for e in cfg.epochs]  # (C,) item-major
     cell = np.repeat(np.arange(len(model)), K)  # (C,) each configuration's item
     ybar = np.array([alive[c]["val_accuracy"] for c in configs])  # (C,)
-    analysis = analyse(runs, cfg.alpha)
+    analysis = analyse(runs, sel.alpha)
     noise = analysis["noise"]
     strata = analysis["strata"]
     if not strata.pairs and strata.axes:
@@ -149,11 +151,11 @@ def conclude(items: list[dict], rows: list[dict], cfg: SearchConfig, sel: Select
         said.append("one seed: no seed blocks; the runs' noise comes from the grid's higher "
                     "interactions only")
     cell_noise = analysis["cell_noise"]
-    chosen, equal = compare(ybar, cell, cell_noise, K, S, cfg.alpha, sel, said)
+    chosen, equal = compare(ybar, cell, cell_noise, K, S, sel.alpha, sel, said)
     v_same, v_other, df_other = variances(cell_noise, K, S)
     # a configuration mean's interval given these seeds (their shared effect moves every
     # configuration alike): half the variance of two items' difference
-    half = float(stats.t.ppf(1 - cfg.alpha / 2, df_other) * math.sqrt(v_other / 2)) \
+    half = float(stats.t.ppf(1 - sel.alpha / 2, df_other) * math.sqrt(v_other / 2)) \
         if np.isfinite(chosen["d"]) else np.nan
     per_config = {c: {"mean_ci": half, "mcb_low": chosen["low"][i], "mcb_high": chosen["high"][i],
                       "possibly_best": chosen["possibly_best"][i], **equal[i]}
@@ -166,7 +168,7 @@ def conclude(items: list[dict], rows: list[dict], cfg: SearchConfig, sel: Select
     counts = {v: sum(e["equivalence"] == v for e in equal)
               for v in ("equivalent", "worse", "undecided")}
     report = {
-        "model": MODEL, "confidence": 1 - cfg.alpha, "margin": sel.margin,
+        "model": MODEL, "confidence": 1 - sel.alpha, "margin": sel.margin,
         "observations": R * K, "runs": R, "seeds": S, "epochs": list(cfg.epochs),
         "left_out": left, "interactions_in_model": strata.pairs,
         "levels": analysis["levels"], "axes": analysis["axes"], "anova": analysis["anova"],
