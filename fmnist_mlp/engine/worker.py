@@ -26,7 +26,7 @@ from pathlib import Path
 MATRIX = "search"  # the matrix stage whose items run side by side
 LINKED_INPUTS = ("data/prepared",)  # the items' big input: hard links in a local workspace
 READY_MARKER = ".workspace-ready"  # written last in a workspace: it is complete
-LARGE_FILE_BYTES = 2**20  # a larger file is hard-linked into a local workspace, not sent
+LARGE_FILE_BYTES = 2**20  # a larger file: hard-linked into a local workspace, not sent to a remote
 
 
 class EngineError(Exception):
