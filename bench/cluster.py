@@ -16,7 +16,7 @@ from pathlib import Path
 
 import yaml
 
-from fmnist_mlp.engine.repro import stage_env
+from fmnist_mlp.engine.worker import stage_env
 
 ROOT = Path(__file__).resolve().parents[1]
 

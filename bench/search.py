@@ -5,7 +5,7 @@ l2 0.001) with the committed seeds and epochs on the real data/prepared, each it
 of its own as under `dvc repro` (TensorFlow starts once per item):
 - before: the items one after another, 50 steps per execution (the former search params);
 - now: `make repro`'s way, as many items at once as this machine has cores
-  (fmnist_mlp.engine.repro.default_jobs), a whole epoch per execution.
+  (fmnist_mlp.engine.cluster.default_jobs), a whole epoch per execution.
 It also checks that both sides wrote the same metrics.json for every item, byte for byte: neither
 the execution size nor running side by side changes a bit. DVC's own overhead (a worker's copy,
 `dvc repro --single-item`) is outside both sides. Needs data/prepared (`dvc repro prepare`).
@@ -59,7 +59,7 @@ def side(out: Path, jobs: int, steps: int) -> float:
 
 def main() -> None:
     from fmnist_mlp.core.resources import cores
-    from fmnist_mlp.engine.repro import default_jobs
+    from fmnist_mlp.engine.cluster import default_jobs
 
     jobs = default_jobs(len(ITEMS))
     cfg = load_section(SearchConfig, ROOT / "params.yaml")

@@ -36,7 +36,7 @@ LOCAL_SETUP = (".dvc/config.local", ".dvc/plots_page.html")  # what `make setup`
 def copy_project(dest: Path) -> Path:
     """The working tree as a fresh clone would have it (git's tracked and not-ignored files, no
     data, models, caches or venv), plus the local set-up, as a new git+DVC repo."""
-    from fmnist_mlp.engine.repro import working_tree
+    from fmnist_mlp.engine.dvc_state import working_tree
 
     for name in [*working_tree(ROOT), *LOCAL_SETUP]:
         source = ROOT / name

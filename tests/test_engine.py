@@ -1,6 +1,6 @@
-"""The engine (fmnist_mlp.engine.repro): both ways of running the search items give a serial
-`dvc repro`'s bytes; faults (Ctrl-C, a killed driver, a killed dvc, a second run, leftovers) stop
-every process it started and never break the next run."""
+"""The engine (fmnist_mlp/engine, `python -m fmnist_mlp.engine.repro`): both ways of running the
+search items give a serial `dvc repro`'s bytes; faults (Ctrl-C, a killed driver, a killed dvc, a
+second run, leftovers) stop every process it started and never break the next run."""
 
 import json
 import os
@@ -9,13 +9,14 @@ import shutil
 import signal
 import subprocess
 import sys
+from pathlib import Path
 
 import psutil
 import pytest
 from conftest import ROOT, SMALL, copy_project, needs_dataset, override, private_copy, run_dvc
 from dvc.repo import Repo
 
-from fmnist_mlp.engine import repro
+from fmnist_mlp.engine import cluster, dvc_state, lock, repro, worker
 
 GRID = dict(  # 4 tiny items
     prepare={"subset": 3000},
@@ -99,8 +100,8 @@ def test_both_ways_write_what_a_serial_repro_writes(small_pipeline, tmp_path, wa
     assert "2 of 2 items done (2 trained, 0 restored from the run-cache)" in out, out
     assert "Running stage 'search@" not in out  # restored here, none retrained
     assert (repo / "dvc.lock").read_text() == (small_pipeline / "dvc.lock").read_text()
-    assert stale_items(repo) == [] and not (repo / repro.WORKDIR).exists()
-    assert sorted(p.name for p in (repo / repro.LOGS).iterdir()) == [
+    assert stale_items(repo) == [] and not (repo / dvc_state.LOCAL_WORKSPACES).exists()
+    assert sorted(p.name for p in (repo / cluster.ITEM_LOGS).iterdir()) == [
         f"search@{n}-8-0.05-256-0.001-relu.log" for n in (1, 2)]
     code, out = finish(engine(repo, *args))
     assert code == 0 and "Running stage" not in out, out  # nothing left to do
@@ -116,8 +117,8 @@ def test_the_local_cluster_listens_on_loopback_only():
                 if c.status == psutil.CONN_LISTEN}
 
     before = listening()
-    with repro.local_cluster(2) as cluster, Client(cluster) as client:
-        addresses = [cluster.scheduler_address, *client.scheduler_info()["workers"]]
+    with cluster.local_cluster(2) as local, Client(local) as client:
+        addresses = [local.scheduler_address, *client.scheduler_info()["workers"]]
         assert len(addresses) == 3 and all(a.startswith("inproc://") for a in addresses)
         opened = listening() - before
     assert opened and {ip for ip, _ in opened} <= {"127.0.0.1", "::1"}, opened
@@ -217,7 +218,7 @@ def test_ctrl_c_twice_stops_every_process_and_records_nothing(tmp_path):
     assert "repro: interrupted; every dvc and stage of this run stopped" in out
     assert "Traceback" not in out
     assert gone(tree) == []
-    assert not (repo / repro.WORKDIR).exists()
+    assert not (repo / dvc_state.LOCAL_WORKSPACES).exists()
     assert len(stale_items(repo)) == 2  # nothing reached the run-cache
 
 
@@ -279,7 +280,8 @@ def test_a_grid_too_large_for_the_disk_is_refused_before_any_item(tmp_path):
     assert re.fullmatch(r"repro: error: search: 4 item\(s\) to train x 1 seed\(s\) x 2 epoch\(s\) "
                         r"of checkpoints need about [\d.e+]+ GiB of disk, [\d.]+ GiB free at "
                         r"\S+; fewer items, search.seeds or search.epochs", line), line
-    assert list((repo / repro.LOGS).iterdir()) == [] and not (repo / "models/search").exists()
+    assert list((repo / cluster.ITEM_LOGS).iterdir()) == []
+    assert not (repo / "models/search").exists()
 
 
 def test_leftovers_of_a_crashed_run_are_removed_whatever_they_are(tmp_path):
@@ -290,7 +292,7 @@ def test_leftovers_of_a_crashed_run_are_removed_whatever_they_are(tmp_path):
                  lambda p: (p / "w0" / "models").mkdir(parents=True)):
         path = tmp_path / "repro"
         make(path)
-        repro.reset(path)
+        worker.reset(path)
         assert not path.exists() and not path.is_symlink()
     assert (target / "keep").read_text() == "not the engine's"
 
@@ -323,9 +325,9 @@ def test_a_run_refused_before_the_other_has_written_its_pid_names_the_other(tmp_
 
     try:
         with FileLock(tmp / "repro.lock"):  # the first run, right after it took the lock
-            monkeypatch.setattr(repro.time, "sleep", the_other_writes_its_pid)
-            with pytest.raises(repro.EngineError) as refused:
-                with repro.one_run(tmp_path):
+            monkeypatch.setattr(lock.time, "sleep", the_other_writes_its_pid)
+            with pytest.raises(worker.EngineError) as refused:
+                with lock.one_run(tmp_path):
                     pass
             monkeypatch.undo()
     finally:
@@ -342,10 +344,10 @@ def test_a_run_refused_with_no_pid_written_says_unknown(tmp_path, monkeypatch):
     tmp = tmp_path / ".dvc" / "tmp"
     tmp.mkdir(parents=True)
     (tmp / "repro.pid").write_text("")
-    monkeypatch.setattr(repro, "PID_WAIT", 0.2)
-    with FileLock(tmp / "repro.lock"), pytest.raises(repro.EngineError,
+    monkeypatch.setattr(lock, "PID_WAIT", 0.2)
+    with FileLock(tmp / "repro.lock"), pytest.raises(worker.EngineError,
                                                      match=r"^another run \(PID unknown\) "):
-        with repro.one_run(tmp_path):
+        with lock.one_run(tmp_path):
             pass
 
 
@@ -353,13 +355,13 @@ RACER = """
 import sys
 from pathlib import Path
 import filelock  # noqa: F401 (imported before the start line: both race from the same point)
-from fmnist_mlp.engine import repro
+from fmnist_mlp.engine import lock, worker
 sys.stdin.readline()
 try:
-    with repro.one_run(Path(sys.argv[1])):
+    with lock.one_run(Path(sys.argv[1])):
         print("holding", flush=True)
         sys.stdin.read()
-except repro.EngineError as e:
+except worker.EngineError as e:
     print(e, flush=True)
 """
 
@@ -396,15 +398,15 @@ def test_a_directory_in_place_of_the_pid_file_is_one_line(tmp_path, monkeypatch,
     assert sorted(p.name for p in (tmp_path / ".dvc" / "tmp").iterdir()) == [
         "repro.lock", "repro.pid"]  # nothing half-written left beside it
     (tmp_path / ".dvc" / "tmp" / "repro.pid").rmdir()
-    with repro.one_run(tmp_path):  # the lock was released
+    with lock.one_run(tmp_path):  # the lock was released
         assert (tmp_path / ".dvc" / "tmp" / "repro.pid").read_text() == f"{os.getpid()}\n"
 
 
 def test_a_workspace_whose_tmp_is_not_a_directory_is_one_line(tmp_path):
     (tmp_path / ".dvc").mkdir()
     (tmp_path / ".dvc" / "tmp").write_text("a file")
-    with pytest.raises(repro.EngineError, match=r"^\S*\.dvc/tmp: File exists$"):
-        with repro.one_run(tmp_path):
+    with pytest.raises(worker.EngineError, match=r"^\S*\.dvc/tmp: File exists$"):
+        with lock.one_run(tmp_path):
             pass
 
 
@@ -421,12 +423,12 @@ def test_workers_are_the_cores_bounded_by_memory_and_items(monkeypatch):
 
     monkeypatch.setattr(resources, "cores", lambda: 16)
     monkeypatch.setattr(resources, "available_memory", lambda: 64 * 2**30)
-    assert repro.default_jobs(12) == 12  # no more workers than items
-    assert repro.default_jobs(40) == 16  # one per core
+    assert cluster.default_jobs(12) == 12  # no more workers than items
+    assert cluster.default_jobs(40) == 16  # one per core
     monkeypatch.setattr(resources, "available_memory", lambda: 4 * 2**30)
-    assert repro.default_jobs(40) == 2  # 1.5 GiB a worker
+    assert cluster.default_jobs(40) == 2  # 1.5 GiB a worker
     monkeypatch.setattr(resources, "cores", lambda: 1)
-    assert repro.default_jobs(40) == 1  # one core: a plain, serial dvc repro
+    assert cluster.default_jobs(40) == 1  # one core: a plain, serial dvc repro
 
 
 def local_workspace(root, items=()):
@@ -434,7 +436,8 @@ def local_workspace(root, items=()):
     stages ``items``."""
     run_dvc(root, "init", "-q")
     with Repo(str(root)) as dvc_repo:
-        return repro.workspace(dvc_repo, repro.fingerprint(root), None, None, [], list(items))
+        return dvc_state.workspace_for(dvc_repo, dvc_state.fingerprint(root), None, None, (),
+                                       tuple(items))
 
 
 def test_a_workers_copy_is_the_working_tree_the_items_need_with_its_edits(tmp_path):
@@ -448,7 +451,7 @@ def test_a_workers_copy_is_the_working_tree_the_items_need_with_its_edits(tmp_pa
     subprocess.run(["git", "init", "-q"], cwd=root, check=True)
     (root / ".gitignore").write_text("/data/\n/ignored.txt\n")
     (root / "tracked.py").write_text("committed\n")
-    (root / "big.bin").write_bytes(bytes(repro.BIG + 1))
+    (root / "big.bin").write_bytes(bytes(worker.LARGE_FILE_BYTES + 1))
     (root / "dvc.yaml").write_text("stages:\n  train:\n    cmd: cat pkg/code/new.py\n"
                                    "    deps: [pkg/code, data/prepared]\n")
     subprocess.run(["git", "add", "-A"], cwd=root, check=True)
@@ -459,11 +462,11 @@ def test_a_workers_copy_is_the_working_tree_the_items_need_with_its_edits(tmp_pa
     (root / "pkg" / "__init__.py").write_text("")  # untracked, a package above a dep
     (root / "pkg" / "code" / "new.py").write_text("untracked, in a dep\n")
     for i in range(10):  # exactly 1 MiB each: the old way copied them into every workspace
-        (root / f"scratch{i}.bin").write_bytes(bytes(repro.BIG))
+        (root / f"scratch{i}.bin").write_bytes(bytes(worker.LARGE_FILE_BYTES))
     (root / "ignored.txt").write_text("ignored\n")
     (root / "data" / "prepared").mkdir(parents=True)
     (root / "data" / "prepared" / "train.npz").write_bytes(b"big")
-    assert set(repro.working_tree(root)) == {
+    assert set(dvc_state.working_tree(root)) == {
         ".gitignore", "tracked.py", "new.py", "big.bin", "dvc.yaml", "pkg/__init__.py",
         "pkg/code/new.py", *(f"scratch{i}.bin" for i in range(10))}
     way = local_workspace(root, ["train"])
@@ -482,7 +485,8 @@ def test_a_workers_copy_is_the_working_tree_the_items_need_with_its_edits(tmp_pa
 
 
 def test_the_plan_is_dvcs_and_the_stages_run_first_are_the_items_inputs():
-    steps, first, before = repro.plan(ROOT)
+    plan = dvc_state.plan(ROOT)
+    steps, first, before = list(plan.order), list(plan.item_inputs), plan.recorded
     assert steps[:4] == ["fetch", "prepare", "gradcheck", "train_scratch"]
     assert [name for name in steps if name.startswith("search@")] == steps[4:16]
     assert first == ["fetch", "prepare"] and before == set(steps)  # the committed lock's
@@ -517,18 +521,19 @@ def test_a_new_lock_with_an_item_already_in_the_run_cache_is_a_serial_runs(tmp_p
     run_dvc(toy, "init", "-q")
     search = {"hidden_layers": [1, 2], "hidden_units": [8, 16], "learning_rate": [0.05],
               "batch_size": [64], "l2": [0.001], "activation": ["relu"], "epochs": [1],
-              "seeds": [0], "alpha": 0.05}
+              "seeds": [0]}
     (toy / "params.yaml").write_text(yaml.safe_dump({"search": search}))
     (toy / ".gitignore").write_text("/logs/\n")  # as the project's
     (toy / "dvc.yaml").write_text(yaml.safe_dump({"stages": TOY}, sort_keys=False))
-    steps, first, _ = repro.plan(toy)
+    plan = dvc_state.plan(toy)
+    steps, first = list(plan.order), list(plan.item_inputs)
     assert first == ["prepare"]
     held = [name for name in steps if name.startswith("search@")][2]
     assert held == "search@2-8-0.05-64-0.001-relu"
     run_dvc(toy, "repro", "prepare")
     run_dvc(toy, "repro", "--single-item", held)
     for name in ("dvc.lock", "data", "models"):
-        repro.reset(toy / name)
+        worker.reset(toy / name)
     serial = tmp_path / "serial"
     shutil.copytree(toy, serial, symlinks=True)
     run_dvc(serial, "repro")
@@ -549,7 +554,7 @@ def toy_project(toy, units=(8, 16), first_cmd=""):
     run_dvc(toy, "init", "-q")
     search = {"hidden_layers": [1], "hidden_units": list(units), "learning_rate": [0.05],
               "batch_size": [64], "l2": [0.001], "activation": ["relu"], "epochs": [1],
-              "seeds": [0], "alpha": 0.05}
+              "seeds": [0]}
     stages = {**TOY, "search": {**TOY["search"], "cmd": first_cmd + TOY["search"]["cmd"]}}
     (toy / "params.yaml").write_text(yaml.safe_dump({"search": search}))
     (toy / ".gitignore").write_text("/logs/\n")
@@ -623,11 +628,11 @@ def test_a_crashed_items_log_is_said_by_dvcs_own_error_line(tmp_path):
                       env={"SHELL": "/bin/bash"})
     assert crashed.returncode == 255, crashed
     log = crashed.stdout + crashed.stderr
-    assert repro.failure(log, 255) == ("dvc exited 255: ERROR: failed to reproduce 'crash': "
+    assert worker.failure(log, 255) == ("dvc exited 255: ERROR: failed to reproduce 'crash': "
                                        "failed to run: echo 'noise'; exit 3, exited with 3")
-    assert repro.failure(f"search: error: search.l2: too big\n{log}", 255) == \
+    assert worker.failure(f"search: error: search.l2: too big\n{log}", 255) == \
         "search: error: search.l2: too big"
-    assert repro.failure("Running stage 'x':\n", 1) == "dvc exited 1"
+    assert worker.failure("Running stage 'x':\n", 1) == "dvc exited 1"
 
 
 @pytest.mark.slow  # 20 s: a Dask cluster and DVC in each worker, in CI's second lane
@@ -662,11 +667,50 @@ def test_a_half_made_workspace_is_made_again(tmp_path):
     (root / "a.py").write_text("the tree\n")
     subprocess.run(["git", "add", "a.py"], cwd=root, check=True)  # tracked: in every copy
     way = local_workspace(root)
-    half = root / repro.WORKDIR / "0"
+    half = root / dvc_state.LOCAL_WORKSPACES / "0"
     (half / ".dvc").mkdir(parents=True)  # a worker died while writing it
     (half / "stale.py").write_text("left over\n")
     dest = way.make("0")
     assert (dest / "a.py").read_text() == "the tree\n" and not (dest / "stale.py").exists()
-    assert (dest / repro.READY).is_file()
+    assert (dest / worker.READY_MARKER).is_file()
     (dest / "a.py").write_text("an item's edit\n")
     assert way.make("0") == dest and (dest / "a.py").read_text() == "an item's edit\n"  # reused
+
+
+def test_what_a_worker_runs_imports_only_the_standard_library_dask_and_distributed():
+    """The allow-list beside pyproject.toml's import-linter contract (a list of what is
+    forbidden): every module worker.py imports, at the top or in a function."""
+    import grimp
+
+    graph = grimp.build_graph("fmnist_mlp", include_external_packages=True)
+    imported = graph.find_modules_directly_imported_by("fmnist_mlp.engine.worker")
+    others = {m for m in imported if m.split(".")[0] not in sys.stdlib_module_names}
+    assert others <= {"dask", "distributed"}, others
+
+
+def test_the_task_code_needs_no_copy_of_the_project_on_a_worker(tmp_path):
+    """A task and its workspace pickled as `connect` sends them (worker.py by value) load and
+    run in a Python that cannot import fmnist_mlp, as on a worker without the project."""
+    import cloudpickle
+
+    cloudpickle.register_pickle_by_value(worker)
+    try:
+        sent = cloudpickle.dumps((worker.run_item, worker.Workspace(str(tmp_path), (), "cache"),
+                                  worker.failure, worker.ItemResult))
+    finally:
+        cloudpickle.unregister_pickle_by_value(worker)
+    loaded = subprocess.run(
+        [sys.executable, "-c", "import pickle, sys; sys.modules['fmnist_mlp'] = None; "
+         "task, workspace, failure, result = pickle.loads(sys.stdin.buffer.read()); "
+         "print(task.__name__, workspace.base, failure('ERROR: no', 1), result('i', None))"],
+        input=sent, capture_output=True, cwd=tmp_path)
+    assert loaded.returncode == 0, loaded.stderr.decode()
+    assert loaded.stdout.decode() == (f"run_item {tmp_path} dvc exited 1: ERROR: no "
+                                      f"ItemResult(item='i', error=None, trained=False, "
+                                      f"train_seconds=0.0, log_text=None)\n")
+
+
+def test_each_module_of_the_engine_is_at_most_250_lines():
+    engine = Path(repro.__file__).parent
+    assert {p.name: n for p in engine.glob("*.py")
+            if (n := len(p.read_text().splitlines())) > 250} == {}
