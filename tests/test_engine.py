@@ -714,3 +714,32 @@ def test_each_module_of_the_engine_is_at_most_250_lines():
     engine = Path(repro.__file__).parent
     assert {p.name: n for p in engine.glob("*.py")
             if (n := len(p.read_text().splitlines())) > 250} == {}
+
+
+@pytest.mark.slow  # a dozen dvc commands
+def test_with_a_remote_and_no_item_to_train_the_closing_repro_pulls_from_it(tmp_path):
+    """--remote when every stale item is in this run-cache (no worker starts): the remote is
+    still this run's default, so the closing `dvc repro --pull` pulls an output missing here
+    rather than running its stage again (it used to: no default remote); config.local is put
+    back after."""
+    import yaml
+
+    toy = toy_project(tmp_path / "toy")
+    stages = yaml.safe_load((toy / "dvc.yaml").read_text())
+    stages["stages"]["late"]["cmd"] = ("python3 -c 'import uuid; print(uuid.uuid4())' "
+                                       "> late.txt")  # a new line each time it runs
+    (toy / "dvc.yaml").write_text(yaml.safe_dump(stages, sort_keys=False))
+    run_dvc(toy, "remote", "add", "--local", "shared", str(tmp_path / "remote"))
+    config = (toy / ".dvc/config.local").read_bytes()
+    run_dvc(toy, "repro")
+    run_dvc(toy, "push", "-r", "shared", "--run-cache")
+    late = (toy / "late.txt").read_text()
+    md5 = yaml.safe_load((toy / "dvc.lock").read_text())["stages"]["late"]["outs"][0]["md5"]
+    (toy / ".dvc/cache/files/md5" / md5[:2] / md5[2:]).unlink()  # only the remote holds it
+    (toy / "late.txt").unlink()
+    shutil.rmtree(toy / "models")  # the items stale, their results in this run-cache
+    code, out = finish(engine(toy, "--remote", "shared", "--workdir", str(tmp_path / "work")))
+    assert code == 0, out
+    assert "2 of 2 items done (0 trained" in out, out
+    assert (toy / "late.txt").read_text() == late  # pulled, not made again
+    assert (toy / ".dvc/config.local").read_bytes() == config

@@ -192,8 +192,8 @@ def workspace_for(repo, tree: dict[str, tuple[int, int]], remote: str | None,
                   workdir: str | None, item_inputs: tuple[str, ...],
                   items: tuple[str, ...]) -> Workspace:
     """What the workers of ``items`` get: the files of ``tree`` (``fingerprint``'s) they need;
-    with ``remote``, that remote made this workspace's default (`dvc repro --pull`'s) and the
-    outputs of the stages ``item_inputs`` and the run-cache pushed to it."""
+    with ``remote`` (this workspace's default: ``reproduce`` made it so), the outputs of the
+    stages ``item_inputs`` and the run-cache pushed to it."""
     root, cache = Path(repo.root_dir), repo.cache.local_cache_dir
     names = needed(repo, tree, items)
     if not remote:  # read from this tree when a workspace is made: no bytes held here
@@ -202,7 +202,6 @@ def workspace_for(repo, tree: dict[str, tuple[int, int]], remote: str | None,
     files = tuple((name, None if tree[name][0] > LARGE_FILE_BYTES else (root / name).read_bytes())
                   for name in names)
     url = remote_url(repo, remote)
-    check(dvc("remote", "default", "--local", remote), root)
     check(dvc("push", "--remote", remote, *item_inputs), root)
     check(dvc("push", "--remote", remote, "--run-cache"), root)
     if large := [name for name, data in files if data is None]:

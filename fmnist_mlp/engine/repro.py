@@ -29,7 +29,16 @@ from fmnist_mlp.engine import cluster, dvc_state
 from fmnist_mlp.engine.cluster import default_jobs
 from fmnist_mlp.engine.dvc_state import DvcPlan, ItemPlan
 from fmnist_mlp.engine.lock import one_run
-from fmnist_mlp.engine.worker import EngineError, Workspace, dvc, guarded, log, reset, stage_env
+from fmnist_mlp.engine.worker import (
+    EngineError,
+    Workspace,
+    check,
+    dvc,
+    guarded,
+    log,
+    reset,
+    stage_env,
+)
 
 
 @dataclass(frozen=True)
@@ -99,6 +108,8 @@ def reproduce(root: Path, options: Options) -> int:
     client = cluster.connect(options.scheduler) if options.scheduler else None
     with config_local_kept(root) if options.remote else contextlib.nullcontext():
         try:
+            if options.remote:  # also when no item trains: the closing `dvc repro --pull`'s
+                check(dvc("remote", "default", "--local", options.remote), root)
             return run(root, options, client)
         finally:
             if client is not None:
