@@ -83,8 +83,8 @@ def main(prepared_dir: Path, best_dir: Path, metrics_json: Path, report_json: Pa
         files.write_csv(confusion_csv, confusion)
         files.write_csv(history_csv, last)
     cli.log("evaluate_keras", f"{trial.name}, {epochs} epochs: test accuracy "
-                                 f"{accuracy['mean']:.4f} +- {accuracy['std']:.4f} over seeds "
-                                 f"{', '.join(map(str, seeds))}")
+                              f"{accuracy['mean']:.4f} +- {accuracy['std']:.4f} over seeds "
+                              f"{', '.join(map(str, seeds))}")
 
 
 if __name__ == "__main__":

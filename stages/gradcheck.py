@@ -39,8 +39,8 @@ def main(prepared_dir: Path, metrics_json: Path, report_json: Path) -> None:
     kinks = (f"{result.kinks} left out: their step crosses a {spec.activation} kink"
              if spec.act.kinks else f"{spec.activation} has no kinks")
     cli.log("gradcheck", f"check_grad {result.check_grad:.3g}, relative_error "
-                            f"{result.relative_error:.3g} over {result.num_params - result.kinks} "
-                            f"parameters ({kinks}), {len(batch.X)} samples, {spec.describe()}")
+                         f"{result.relative_error:.3g} over {result.num_params - result.kinks} "
+                         f"parameters ({kinks}), {len(batch.X)} samples, {spec.describe()}")
     if not np.isfinite(result.relative_error) or result.relative_error > cfg.tolerance:
         cause = (f"a central difference with gradcheck.epsilon {cfg.epsilon:g} errs by "
                  f"O(epsilon^2): lower it before concluding that the gradient is wrong"
@@ -51,7 +51,7 @@ def main(prepared_dir: Path, metrics_json: Path, report_json: Path) -> None:
                          f"{cfg.tolerance:.3g}: {cause}")
     with files.outputs(metrics_json, report_json):
         files.write_json(metrics_json,
-                          {"log10_grad_error": log10_error(result.relative_error)})
+                         {"log10_grad_error": log10_error(result.relative_error)})
         files.write_json(report_json, report)
 
 

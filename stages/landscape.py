@@ -79,8 +79,8 @@ def main(prepared_dir: Path, scratch_dir: Path, out_npz: Path, metrics_json: Pat
                          title)
     files.record_timing("landscape", plane_and_grid=seconds)
     cli.log("landscape", f"{loss.size} grid points in {seconds:.2f} s; loss "
-                            f"{loss.min():.3f}..{loss.max():.3f}; trajectory gap "
-                            f"{np.abs(fit.true_loss - fit.plane_loss).max():.3f}")
+                         f"{loss.min():.3f}..{loss.max():.3f}; trajectory gap "
+                         f"{np.abs(fit.true_loss - fit.plane_loss).max():.3f}")
 
 
 if __name__ == "__main__":

@@ -24,8 +24,8 @@ def main(prepared_dir: Path, out_root: Path, curves_root: Path, trial: Trial) ->
     check_disk(cfg, [trial], out_root)  # the grid's, once, in `make repro`
     train, val = load_split(prepared_dir, "train"), load_split(prepared_dir, "val")
     resources.require_memory(f"search.hidden_units {trial.hidden_units} x hidden_layers "
-                          f"{trial.hidden_layers}",
-                          trial.memory(train.X.shape[1], train.Y.shape[1]))
+                             f"{trial.hidden_layers}",
+                             trial.memory(train.X.shape[1], train.Y.shape[1]))
     native_log.capture(f"search-{trial.name}")
     from fmnist_mlp.keras_search.train import train_item
 
@@ -36,13 +36,13 @@ def main(prepared_dir: Path, out_root: Path, curves_root: Path, trial: Trial) ->
     diverged = {seed: r["diverged"] for seed, r in results.items() if "diverged" in r}
     if diverged:
         cli.log("search", f"warning: diverged, select will leave it out: "
-                             f"{divergence(trial, diverged)}")
+                          f"{divergence(trial, diverged)}")
     runs = {seed: r for seed, r in results.items() if seed not in diverged}
     figures = ", ".join(f"@{e} " + "/".join(f"{r[e]['val_correct'] / len(val.X):.4f}"
                                             for r in runs.values())
                         for e in cfg.epochs) if runs else "none"
     cli.log("search", f"{trial.name}: val accuracy (seeds {'/'.join(map(str, runs))}) "
-                         f"{figures}; {seconds:.1f} s")
+                      f"{figures}; {seconds:.1f} s")
 
 
 if __name__ == "__main__":

@@ -46,11 +46,11 @@ def main(prepared_dir: Path, model_dir: Path, metrics_json: Path, history_csv: P
     classes = train.Y.shape[1]
     if no_better_than_chance(h.val_accuracy[-1], len(val.X), classes):
         cli.log("train_scratch", f"warning: val accuracy {h.val_accuracy[-1]:.4f} is no better "
-                                    f"than chance (1/{classes}): the model learned nothing; try "
-                                    f"a lower scratch.learning_rate than {cfg.learning_rate}")
+                                 f"than chance (1/{classes}): the model learned nothing; try "
+                                 f"a lower scratch.learning_rate than {cfg.learning_rate}")
     files.record_timing("train_scratch", seconds_per_epoch=float(np.mean(h.seconds)))
     cli.log("train_scratch", f"val accuracy {h.val_accuracy[-1]:.4f}, val loss "
-                                f"{h.val_loss[-1]:.4f}, {np.mean(h.seconds):.3f} s/epoch")
+                             f"{h.val_loss[-1]:.4f}, {np.mean(h.seconds):.3f} s/epoch")
 
 
 if __name__ == "__main__":

@@ -436,7 +436,7 @@ def local_workspace(root, items=()):
     stages ``items``."""
     run_dvc(root, "init", "-q")
     with Repo(str(root)) as dvc_repo:
-        return dvc_state.workspace_for(dvc_repo, dvc_state.fingerprint(root), None, None, (),
+        return dvc_state.workspace_for(dvc_repo, dvc_state.fingerprint(root), None, None,
                                        tuple(items))
 
 
@@ -486,7 +486,7 @@ def test_a_workers_copy_is_the_working_tree_the_items_need_with_its_edits(tmp_pa
 
 def test_the_plan_is_dvcs_and_the_stages_run_first_are_the_items_inputs():
     plan = dvc_state.plan(ROOT)
-    steps, first, before = list(plan.order), list(plan.item_inputs), plan.recorded
+    steps, first, before = list(plan.order), list(plan.input_stages), plan.recorded
     assert steps[:4] == ["fetch", "prepare", "gradcheck", "train_scratch"]
     assert [name for name in steps if name.startswith("search@")] == steps[4:16]
     assert first == ["fetch", "prepare"] and before == set(steps)  # the committed lock's
@@ -526,7 +526,7 @@ def test_a_new_lock_with_an_item_already_in_the_run_cache_is_a_serial_runs(tmp_p
     (toy / ".gitignore").write_text("/logs/\n")  # as the project's
     (toy / "dvc.yaml").write_text(yaml.safe_dump({"stages": TOY}, sort_keys=False))
     plan = dvc_state.plan(toy)
-    steps, first = list(plan.order), list(plan.item_inputs)
+    steps, first = list(plan.order), list(plan.input_stages)
     assert first == ["prepare"]
     held = [name for name in steps if name.startswith("search@")][2]
     assert held == "search@2-8-0.05-64-0.001-relu"

@@ -7,29 +7,26 @@ import pytest
 from conftest import net, problem
 
 from fmnist_mlp.gradcheck import check as gradcheck
-from fmnist_mlp.gradcheck.check import check_gradient, relative_error
 from fmnist_mlp.numpy_mlp.mlp import init_params, layer_slices, loss_and_grad
 
 
 def test_relative_error():
-    assert relative_error(np.zeros(3), np.zeros(3)) == 0.0
-    assert relative_error(np.ones(2), -np.ones(2)) == pytest.approx(1.0)
+    assert gradcheck.relative_error(np.zeros(3), np.zeros(3)) == 0.0
+    assert gradcheck.relative_error(np.ones(2), -np.ones(2)) == pytest.approx(1.0)
 
 
 def test_gradient_check_catches_a_wrong_gradient(rng, monkeypatch):
-    import fmnist_mlp.gradcheck.check as gc
-
     sizes = (6, 5, 3)
     theta = init_params(net(sizes), rng)
     X, Y = problem(rng, n=6, sizes=sizes)
-    right = gc.loss_and_grad
+    right = gradcheck.loss_and_grad
 
     def missing_l2(t, X, Y, sizes, l2):
         loss, _ = right(t, X, Y, sizes, l2)
         return loss, right(t, X, Y, sizes, 0.0)[1]
 
-    monkeypatch.setattr(gc, "loss_and_grad", missing_l2)
-    assert gc.check_gradient(theta, X, Y, net(sizes), l2=0.5).relative_error > 1e-3
+    monkeypatch.setattr(gradcheck, "loss_and_grad", missing_l2)
+    assert gradcheck.check_gradient(theta, X, Y, net(sizes), l2=0.5).relative_error > 1e-3
 
 
 def test_a_wrong_bias_gradient_is_flagged_for_its_layer_alone(rng, monkeypatch):
@@ -58,10 +55,10 @@ def test_gradient_check_tells_a_kink_from_a_wrong_gradient(rng):
     sizes = (20, 16, 16, 4)
     theta = init_params(net(sizes), rng)
     X, Y = problem(rng, n=200, sizes=sizes)
-    result = check_gradient(theta, X, Y, net(sizes), l2=1e-3, epsilon=1e-4)
+    result = gradcheck.check_gradient(theta, X, Y, net(sizes), l2=1e-3, epsilon=1e-4)
     assert result.kinks > 0
     assert result.relative_error < 1e-7 < 1e-4 < result.relative_error_with_kinks
-    assert check_gradient(theta, X, Y, net(sizes), l2=1e-3, epsilon=1e-6).kinks == 0
+    assert gradcheck.check_gradient(theta, X, Y, net(sizes), l2=1e-3, epsilon=1e-6).kinks == 0
 
 
 @pytest.mark.parametrize("activation", ["tanh", "sigmoid"])
@@ -69,7 +66,7 @@ def test_a_smooth_activation_has_no_kink_to_leave_out(rng, activation):
     sizes = (20, 16, 16, 4)
     theta = init_params(net(sizes, activation), rng)
     X, Y = problem(rng, n=200, sizes=sizes)
-    result = check_gradient(theta, X, Y, net(sizes, activation), l2=1e-3, epsilon=1e-4)
+    result = gradcheck.check_gradient(theta, X, Y, net(sizes, activation), l2=1e-3, epsilon=1e-4)
     assert result.kinks == 0 and result.relative_error < 1e-7
 
 

@@ -16,7 +16,6 @@ CLASS_NAMES = (
     "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
     "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
 )
-SPLITS = ("train", "val", "test")
 
 
 @dataclass(frozen=True)

@@ -102,8 +102,8 @@ def run_items(root: Path, items: tuple[str, ...], workspace: Workspace, jobs: in
     from dask.distributed import Client, as_completed
     from tqdm import tqdm
 
-    cluster = None if scheduler else local_cluster(jobs)
-    client = remote_client or Client(cluster)
+    local = None if scheduler else local_cluster(jobs)
+    client = remote_client or Client(local)
     stop_event, logs_here = f"stop-{uuid.uuid4().hex}", workspace.remote is None
     log(f"{len(items)} {MATRIX} items on {len(client.scheduler_info()['workers'])} worker(s)"
         f"{' at ' + scheduler if scheduler else ''} (logs in {ITEM_LOGS}/)")
@@ -127,14 +127,14 @@ def run_items(root: Path, items: tuple[str, ...], workspace: Workspace, jobs: in
                 bar.update(1)
                 results.append(result)
     except BaseException:  # Ctrl-C above all
-        stop_every_item(client, stop_event, list(futures), local=cluster is not None)
+        stop_every_item(client, stop_event, list(futures), local=local is not None)
         raise
     finally:
         if not logs_here:  # the workers' workspaces (their DVC cache stays: data pulled once)
             client.run(shutil.rmtree, workspace.base, True, on_error="ignore")
-        if cluster is not None:
+        if local is not None:
             client.close()
-            cluster.close()
+            local.close()
     if failed := [r for r in results if r.error]:
         raise EngineError(f"{len(failed)} of {len(items)} item(s) failed, nothing assembled: "
                           + "; ".join(f"{r.item}: {r.error} (log: {ITEM_LOGS}/{r.item}.log)"

@@ -14,6 +14,7 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
+from fmnist_mlp.engine.lock import DVC_TMP
 from fmnist_mlp.engine.worker import (
     LARGE_FILE_BYTES,
     MATRIX,
@@ -21,21 +22,24 @@ from fmnist_mlp.engine.worker import (
     Workspace,
     check,
     dvc,
+    guarded,
     log,
 )
 
-LOCAL_WORKSPACES = Path(".dvc/tmp/repro")  # the local workers' copies (ignored by git and DVC)
+LOCAL_WORKSPACES = DVC_TMP / "repro"  # the local workers' copies (ignored by git and DVC)
+REMOTE_WORKDIR = Path("/tmp/fmnist-cluster")  # the remote workers' copies without --workdir
 DVC_AND_GIT_FILES = {"dvc.yaml", "dvc.lock", "params.yaml", ".dvcignore", ".gitignore"}
 
 
 @dataclass(frozen=True)
 class DvcPlan:
     """DVC's plan of a plain `dvc repro`: its stages in the order it runs and records them
-    (``order``), the items' inputs among them (``item_inputs``), and the stages dvc.lock
+    (``order``), the stages whose outputs the items read among them (``input_stages``), and
+    the stages dvc.lock
     records before the run (``recorded``)."""
 
     order: tuple[str, ...]
-    item_inputs: tuple[str, ...]
+    input_stages: tuple[str, ...]
     recorded: frozenset[str]
 
 
@@ -189,11 +193,10 @@ def needed(repo, tree, items: tuple[str, ...]) -> list[str]:
 
 
 def workspace_for(repo, tree: dict[str, tuple[int, int]], remote: str | None,
-                  workdir: str | None, item_inputs: tuple[str, ...],
-                  items: tuple[str, ...]) -> Workspace:
+                  workdir: str | None, items: tuple[str, ...]) -> Workspace:
     """What the workers of ``items`` get: the files of ``tree`` (``fingerprint``'s) they need;
-    with ``remote`` (this workspace's default: ``reproduce`` made it so), the outputs of the
-    stages ``item_inputs`` and the run-cache pushed to it."""
+    with ``remote``, their bytes, sent to each worker (``push_for_workers`` puts the data on the
+    remote)."""
     root, cache = Path(repo.root_dir), repo.cache.local_cache_dir
     names = needed(repo, tree, items)
     if not remote:  # read from this tree when a workspace is made: no bytes held here
@@ -202,13 +205,18 @@ def workspace_for(repo, tree: dict[str, tuple[int, int]], remote: str | None,
     files = tuple((name, None if tree[name][0] > LARGE_FILE_BYTES else (root / name).read_bytes())
                   for name in names)
     url = remote_url(repo, remote)
-    check(dvc("push", "--remote", remote, *item_inputs), root)
-    check(dvc("push", "--remote", remote, "--run-cache"), root)
     if large := [name for name, data in files if data is None]:
         log(f"not sent to the workers (over {LARGE_FILE_BYTES} bytes): {', '.join(large)}")
-    base = Path(workdir or "/tmp/fmnist-cluster")
+    base = Path(workdir) if workdir else REMOTE_WORKDIR
     return Workspace(str(base / uuid.uuid4().hex), tuple(f for f in files if f[1] is not None),
                      str(base / "dvc-cache"), remote=(remote, url))
+
+
+def push_for_workers(root: Path, remote: str, input_stages: tuple[str, ...]) -> None:
+    """What remote workers pull before their items: the outputs of ``input_stages`` and this
+    run-cache, pushed to ``remote``."""
+    check(dvc("push", "--remote", remote, *input_stages), root)
+    check(dvc("push", "--remote", remote, "--run-cache"), root)
 
 
 def remote_url(repo, remote: str) -> str:
@@ -237,5 +245,6 @@ def settle_lock(root: Path, plan: DvcPlan) -> None:
             if name in data["stages"]:
                 data["stages"].move_to_end(name)
     if lock.read_text() != text and subprocess.run(
-            ["git", "diff", "--cached", "--quiet", "--", "dvc.lock"], cwd=root).returncode == 1:
+            guarded(["git", "diff", "--cached", "--quiet", "--", "dvc.lock"]),
+            cwd=root).returncode == 1:
         check(["git", "add", "dvc.lock"], root)  # DVC's autostage had staged it

@@ -9,9 +9,11 @@ order: dvc.lock and every output are a serial `dvc repro`'s.
 A failed item is named with its log and nothing is assembled. Ctrl-C, or this process's death,
 stops every item's dvc and stage at once; DVC records an item only once it has finished.
 
-This module is the command line and the run's steps (``reproduce``); worker.py is what a Dask
-worker runs, dvc_state.py the DVC bookkeeping, cluster.py the Dask side, lock.py one run per
-workspace (docs/design.md, "The engine").
+This module is the command line and the run's steps (``reproduce``, ``run_steps``); worker.py
+is what a Dask worker runs, with the few pieces the driver shares with it (``EngineError``,
+``log``, ``guarded``...: the worker may import nothing else of the project), dvc_state.py the
+DVC bookkeeping, cluster.py the Dask side, lock.py one run per workspace (docs/design.md, "The
+engine").
 """
 
 from __future__ import annotations
@@ -45,7 +47,7 @@ from fmnist_mlp.engine.worker import (
 class Options:
     """What the user named: local workers (None: as many as fit), a Dask scheduler's address
     (None: a local cluster), a DVC remote (None: this DVC cache) and the remote workers'
-    directory (None: /tmp/fmnist-cluster)."""
+    directory (None: ``dvc_state.REMOTE_WORKDIR``)."""
 
     jobs: int | None = None
     scheduler: str | None = None
@@ -56,11 +58,12 @@ class Options:
 @dataclass(frozen=True)
 class Workers:
     """How the items to train go to Dask: ``jobs`` local workers (a scheduler's own otherwise),
-    each given ``workspace``; ``tree``, the working tree's fingerprint when it was read."""
+    each given ``workspace``; ``tree_before``, the working tree's fingerprint when the workspace
+    was read from it."""
 
     jobs: int
     workspace: Workspace
-    tree: dict[str, tuple[int, int]]
+    tree_before: dict[str, tuple[int, int]]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -73,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
                                             "(default: a cluster of this machine)")
     parser.add_argument("--remote", help="the DVC remote the workers share")
     parser.add_argument("--workdir", help="the workers' directory with --remote "
-                                          "(default: /tmp/fmnist-cluster)")
+                                          f"(default: {dvc_state.REMOTE_WORKDIR})")
     args = parser.parse_args(argv)
     if args.jobs is not None and args.jobs < 1:
         parser.error(f"argument -j/--jobs: expected at least 1, got {args.jobs}")
@@ -110,24 +113,26 @@ def reproduce(root: Path, options: Options) -> int:
         try:
             if options.remote:  # also when no item trains: the closing `dvc repro --pull`'s
                 check(dvc("remote", "default", "--local", options.remote), root)
-            return run(root, options, client)
+            return run_steps(root, options, client)
         finally:
             if client is not None:
                 client.close()
 
 
-def run(root: Path, options: Options, client) -> int:
+def run_steps(root: Path, options: Options, client) -> int:
     """The run's steps (docs/design.md, "The engine"): 1. the items' inputs here; 2. the items
     to train on Dask workers; 3. every stale item brought home from the run-cache; 4. `dvc
     repro` here, and dvc.lock settled in a serial run's order. ``client``: a scheduler's."""
     clear_last_run(root)
     plan = dvc_state.plan(root)
-    if plan.item_inputs and (code := repro_here(root, *plan.item_inputs)):
+    if plan.input_stages and (code := repro_here(root, *plan.input_stages)):
         return code
     items = dvc_state.stale_items(root)
     workers = plan_workers(root, plan, items, options) if items.to_train else None
     trained = None  # how many of the items trained on the workers (None: no worker ran)
     if workers:
+        if options.remote:
+            dvc_state.push_for_workers(root, options.remote, plan.input_stages)
         trained = train_items(root, items, workers, options, client)
         if not_held := dvc_state.bring_home(root, items.stale, options.remote):
             raise EngineError(f"{len(not_held)} item(s) ran but their results are not in the "
@@ -188,27 +193,30 @@ def plan_workers(root: Path, plan: DvcPlan, items: ItemPlan, options: Options) -
     from dvc.repo import Repo
 
     with Repo(str(root)) as repo:  # a new index: the dry pass saved its stages' deps
-        check_grid(repo, items.to_train)
+        check_disk_space(repo, items.to_train)
         jobs = min(options.jobs or default_jobs(len(items.to_train)), len(items.to_train))
         if not options.remote and jobs < 2:
             return None
         tree = dvc_state.fingerprint(root)
         workspace = dvc_state.workspace_for(repo, tree, options.remote, options.workdir,
-                                            plan.item_inputs, items.to_train)
+                                            items.to_train)
         return Workers(jobs, workspace, tree)
 
 
-def check_grid(repo, items: tuple[str, ...]) -> None:
-    """The search's check that its checkpoints fit on the disk (grid/search.py), here once for
-    the items to train: one line before any starts (each item checks only itself)."""
+def check_disk_space(repo, items: tuple[str, ...]) -> None:
+    """The search's check that its checkpoints fit on the disk (``grid.search.check_disk``),
+    here once for the items to train: one line before any starts (each checks only itself)."""
     from fmnist_mlp.core.errors import StudyError
-    from fmnist_mlp.grid.search import check_disk_for_items
+    from fmnist_mlp.core.params import load_section
+    from fmnist_mlp.grid.search import SearchConfig, check_disk, expand_grid
 
     root = Path(repo.root_dir)  # an item's first output is its directory, named as its Trial
     outs = {s.addressing: Path(s.outs[0].def_path) for s in repo.index.stages}
     try:
-        check_disk_for_items(root / "params.yaml", [outs[item].name for item in items],
-                             root / outs[items[0]].parent, Path(repo.cache.local_cache_dir))
+        cfg = load_section(SearchConfig, root / "params.yaml")
+        trials = {trial.name: trial for trial in expand_grid(cfg)}
+        check_disk(cfg, [trials[outs[item].name] for item in items],
+                   root / outs[items[0]].parent, Path(repo.cache.local_cache_dir))
     except StudyError as e:
         raise EngineError(str(e)) from None
 
@@ -223,7 +231,7 @@ def train_items(root: Path, items: ItemPlan, workers: Workers, options: Options,
                                     options.scheduler, client)
     finally:
         reset(root / dvc_state.LOCAL_WORKSPACES)
-    if changed := dvc_state.changed_since(root, workers.tree):
+    if changed := dvc_state.changed_since(root, workers.tree_before):
         raise EngineError(f"{', '.join(changed)} changed while the items ran: their results "
                           f"are for the files as they were; run again")
     return sum(result.trained for result in results)

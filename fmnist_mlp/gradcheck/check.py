@@ -11,9 +11,9 @@ from pydantic import Field
 from fmnist_mlp.core.params import Int, Section
 from fmnist_mlp.network.spec import MLPSpec
 from fmnist_mlp.numpy_mlp.mlp import (
-    _forward,
     cross_entropy,
     l2_mask,
+    layer_activations,
     layer_slices,
     log_softmax,
     loss_and_grad,
@@ -63,7 +63,7 @@ def loss_and_pattern(theta: np.ndarray, X: np.ndarray, Y: np.ndarray, spec: MLPS
     """The objective computed afresh (not by loss_and_grad) and, for an activation with kinks,
     the derivative at every hidden unit (B, units): a step that changes it has crossed a kink,
     where a finite difference is no derivative. A smooth activation has no pattern (B, 0)."""
-    activations = _forward(unpack(theta, spec.sizes), X, spec.act)
+    activations = layer_activations(unpack(theta, spec.sizes), X, spec.act)
     weights = theta * l2_mask(spec)  # (P,)
     loss = cross_entropy(log_softmax(activations[-1]), Y) + l2 * float(np.vdot(weights, weights))
     if not spec.act.kinks:

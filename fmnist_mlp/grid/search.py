@@ -1,7 +1,8 @@
 """The search grid and one item of it: what defines a `search@` matrix item, read by the items,
-select, evaluate_keras and the engine (and listed by those stages alone: an edit here retrains
-every item, but reruns no numpy stage); the selection and its statistics live in
-fmnist_mlp/selection and fmnist_mlp/evaluation, so editing those retrains nothing.
+select, evaluate_keras and the engine. Listed by those stages alone: an edit here retrains every
+item but reruns no numpy stage, so what only the engine runs stays in the engine. The selection
+and its statistics live in fmnist_mlp/selection and fmnist_mlp/evaluation: editing those
+retrains nothing.
 
 An *item* is one DVC matrix item (one set of axis values, a ``Trial``) trained once per seed for
 max(epochs); a *configuration* is an item at one listed epoch (the seed's grid: 12 items, 24
@@ -24,7 +25,7 @@ from pydantic_core import PydanticCustomError
 from fmnist_mlp.core.data import NUM_CLASSES, PIXELS
 from fmnist_mlp.core.errors import ConfigError, DataError
 from fmnist_mlp.core.files import read_json, write_json
-from fmnist_mlp.core.params import Int, Number, Section, load_section
+from fmnist_mlp.core.params import Int, Number, Section
 from fmnist_mlp.core.resources import gib
 from fmnist_mlp.network.spec import MLPSpec, check_activation
 
@@ -145,14 +146,6 @@ def check_disk(cfg: SearchConfig, trials: list[Trial], outputs: Path,
                               f"seed(s) x {len(cfg.epochs)} epoch(s) of checkpoints need about "
                               f"{gib(need)} of disk, {gib(free)} free at {where}; fewer items, "
                               f"search.seeds or search.epochs")
-
-
-def check_disk_for_items(params: Path, names: list[str], outputs: Path, cache: Path) -> None:
-    """``check_disk`` for the grid's items named ``names`` (their directories), with the search
-    section of ``params``: the engine's one check for every item it is about to train."""
-    cfg = load_section(SearchConfig, params)
-    trials = {trial.name: trial for trial in expand_grid(cfg)}
-    check_disk(cfg, [trials[name] for name in names], outputs, cache)
 
 
 def checkpoint_name(seed: int, epoch: int | str) -> str:

@@ -77,10 +77,10 @@ def log_softmax(logits: np.ndarray) -> np.ndarray:
 
 def forward(theta: np.ndarray, X: np.ndarray, spec: MLPSpec) -> np.ndarray:
     """Logits (B, n_out) of a batch X (B, n_in)."""
-    return _forward(unpack(theta, spec.sizes), X, spec.act)[-1]
+    return layer_activations(unpack(theta, spec.sizes), X, spec.act)[-1]
 
 
-def _forward(layers, X: np.ndarray, act: Activation) -> list[np.ndarray]:
+def layer_activations(layers, X: np.ndarray, act: Activation) -> list[np.ndarray]:
     """[X, activations of each hidden layer..., logits]."""
     activations = [X]
     for W, b in layers[:-1]:
@@ -104,7 +104,7 @@ def loss_and_grad(theta: np.ndarray, X: np.ndarray, Y: np.ndarray, spec: MLPSpec
     arithmetic is in theta's dtype.
     """
     layers = unpack(theta, spec.sizes)
-    *activations, logits = _forward(layers, X, spec.act)
+    *activations, logits = layer_activations(layers, X, spec.act)
     B = len(X)
     shifted = logits - logits.max(axis=1, keepdims=True)  # (B, C)
     exp = np.exp(shifted)  # (B, C)

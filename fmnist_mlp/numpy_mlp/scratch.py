@@ -1,5 +1,5 @@
 """The scratch model as configured in params.yaml (section ``scratch``, read by gradcheck,
-train_scratch and landscape): its layer sizes, initial weights and model files."""
+train_scratch, evaluate_scratch and landscape): its layer sizes, initial weights and model files."""
 
 from __future__ import annotations
 
@@ -48,7 +48,7 @@ def require_memory(spec: MLPSpec, copies: int, rows: int) -> None:
     """ConfigError naming scratch.hidden when ``copies`` float64 parameter vectors and the
     activations of ``rows`` examples at once would not fit in this machine's memory."""
     resources.require_memory("scratch.hidden",
-                          8 * (copies * spec.num_params + 2 * rows * sum(spec.sizes[1:])))
+                             8 * (copies * spec.num_params + 2 * rows * sum(spec.sizes[1:])))
 
 
 def initial_params(cfg: ScratchConfig, spec: MLPSpec) -> np.ndarray:

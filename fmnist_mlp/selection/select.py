@@ -44,8 +44,8 @@ def warn_stale(root: Path, names: set[str]) -> None:
     stale = sorted({p.name for p in root.iterdir()} - names) if root.is_dir() else []
     if stale:
         cli.log("select", f"warning: {root} also holds {len(stale)} item(s) not in the grid "
-                             f"({', '.join(stale)}): not read, but part of this stage's dependency "
-                             f"hash; remove them for a dvc.lock like a fresh clone's")
+                          f"({', '.join(stale)}): not read, but part of this stage's dependency "
+                          f"hash; remove them for a dvc.lock like a fresh clone's")
 
 
 def alive(rows: list[dict]) -> list[dict]:
@@ -59,7 +59,7 @@ def alive(rows: list[dict]) -> list[dict]:
                         f"high kills the units, too low learns nothing) and search.epochs")
     if dead:
         cli.log("select", f"left out {len(dead)} configuration(s) no better than chance "
-                             f"(1/{NUM_CLASSES}): " + "; ".join(
+                          f"(1/{NUM_CLASSES}): " + "; ".join(
                                  f"{r['item']} at {r['epochs']} epochs (val accuracy "
                                  f"{r['val_accuracy']:.4f})" for r in dead))
     return [r for r in rows if r not in dead]
@@ -103,7 +103,7 @@ def select(search_root: Path, curves_root: Path, metrics_json: Path, report_json
                         f"lower search.learning_rate")
     if diverged:
         cli.log("select", f"left out {len(diverged)} item(s) with a diverged seed: "
-                             f"{'; '.join(diverged)}")
+                          f"{'; '.join(diverged)}")
     shown = varying(cfg)
     grid_rows = alive(configurations(items, shown, cfg.seeds))
     winner = select_best(grid_rows)
@@ -125,7 +125,7 @@ def select(search_root: Path, curves_root: Path, metrics_json: Path, report_json
     leaders = list(dict.fromkeys(r["item"] for r in (best, *others)))  # items by best rank
     curves = overlay(curves_root, grid, tuple(k for k in shown if k != "epochs"), leaders)
     with files.outputs(metrics_json, report_json, results_csv, results_png, best_dir,
-                        overlay_csv, effects_json, effects_csv):
+                       overlay_csv, effects_json, effects_csv):
         files.write_csv(overlay_csv, curves, ("epoch", "item", "rank", "val_accuracy"))
         best_dir.mkdir(parents=True, exist_ok=True)
         for seed in cfg.seeds:
@@ -175,6 +175,6 @@ def select(search_root: Path, curves_root: Path, metrics_json: Path, report_json
             alpha=sel.alpha, marked=(picked, f"the single-run protocol's pick (seed "
                                              f"{cfg.seeds[0]})"))
     cli.log("select", f"best of {len(rows)} configurations: {best['label']} (val accuracy "
-                         f"{best['val_accuracy']:.4f} +- {best['std']:.4f} over "
-                         f"{len(cfg.seeds)} seeds); {said_best}; the single-run protocol (seed "
-                         f"{cfg.seeds[0]}) picks {single['label']}")
+                      f"{best['val_accuracy']:.4f} +- {best['std']:.4f} over "
+                      f"{len(cfg.seeds)} seeds); {said_best}; the single-run protocol (seed "
+                      f"{cfg.seeds[0]}) picks {single['label']}")
