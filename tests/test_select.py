@@ -17,7 +17,7 @@ from scipy import stats
 from fmnist_mlp.core.errors import DataError, StudyError
 from fmnist_mlp.grid.search import Trial, checkpoint_name, write_item_metrics
 from fmnist_mlp.selection import figure
-from fmnist_mlp.selection.select import alive, select, verdict, warn_stale
+from fmnist_mlp.selection.select import alive, headline, select, verdict, warn_stale
 
 SCORES = {30: [0.80, 0.81, 0.79], 40: [0.86, 0.88, 0.87], 50: [0.84, 0.85, 0.85]}
 OUTPUTS = ("metrics.json", "report.json", "results.csv", "results.png", "out/models/best",
@@ -145,6 +145,11 @@ def test_the_select_stage_ranks_three_known_configurations(three_items):
     assert Path("overlay.csv").read_text().splitlines() == [
         "epoch,item,rank,val_accuracy", "1,units 40,1,0.4", "1,units 50,2,0.5",
         "1,units 30,3,0.3"]
+    assert report["equivalence"]["margin"] == 0.005
+    effects = Path("effects.csv").read_text().splitlines()
+    assert effects[0] == "effect,axis,estimate,low,high,p"
+    assert [line.split(",")[:2] for line in effects[1:]] == [
+        ["units 40 vs units 30", "hidden_units"], ["units 50 vs units 30", "hidden_units"]]
 
 
 def test_the_select_stage_draws_the_ranking_it_writes(three_items, monkeypatch):
@@ -297,3 +302,18 @@ def test_items_outside_the_grid_are_named(tmp_path, capsys):
     warn_stale(tmp_path, {"a", "old"})
     warn_stale(tmp_path / "missing", {"a"})
     assert capsys.readouterr().err == ""
+
+
+@pytest.mark.parametrize("possibly_best, configs, said", [
+    (8, 8, ": c0; c1; c2; c3; c4; c5 and 2 more"),  # all: the first 6 named, the rest counted
+    (6, 6, ": c0; c1; c2; c3; c4; c5"),  # exactly 6: no "more"
+    (2, 4, ": c0; c1"),  # as many in as out: those in
+    (4, 5, "; ruled out: c4"),  # fewer out: those out
+    (0, 3, ""),  # none: no list
+])
+def test_the_possibly_best_set_in_words(possibly_best, configs, said):
+    rows = [{"label": f"c{i}"} for i in range(configs)]
+    found = {"possibly_best": [f"c{i}" for i in range(possibly_best)]}
+    assert headline(found, rows, 0.05) == (
+        f"{possibly_best} of {configs} configuration(s) could be the best (Hsu's MCB, 95% "
+        f"simultaneous){said}")
