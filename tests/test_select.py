@@ -304,16 +304,25 @@ def test_items_outside_the_grid_are_named(tmp_path, capsys):
     assert capsys.readouterr().err == ""
 
 
+# rank order, not alphabetical: a list sorted again, or taken from the wrong end, reads otherwise
+RANKED = ("units 40", "units 30", "layers 5", "batch 128", "epochs 40", "units 50", "layers 3",
+          "batch 64")
+
+
 @pytest.mark.parametrize("possibly_best, configs, said", [
-    (8, 8, ": c0; c1; c2; c3; c4; c5 and 2 more"),  # all: the first 6 named, the rest counted
-    (6, 6, ": c0; c1; c2; c3; c4; c5"),  # exactly 6: no "more"
-    (2, 4, ": c0; c1"),  # as many in as out: those in
-    (4, 5, "; ruled out: c4"),  # fewer out: those out
+    (8, 8, ": units 40; units 30; layers 5; batch 128; epochs 40; units 50 and 2 more"),
+    (6, 6, ": units 40; units 30; layers 5; batch 128; epochs 40; units 50"),  # 6: no "more"
+    (2, 4, ": units 40; units 30"),  # as many in as out: those in
+    (4, 5, "; ruled out: epochs 40"),  # fewer out: those out
+    (3, 6, ": units 40; units 30; layers 5"),
+    (5, 8, "; ruled out: units 50; layers 3; batch 64"),
     (0, 3, ""),  # none: no list
 ])
 def test_the_possibly_best_set_in_words(possibly_best, configs, said):
-    rows = [{"label": f"c{i}"} for i in range(configs)]
-    found = {"possibly_best": [f"c{i}" for i in range(possibly_best)]}
+    """Those in the set are named, or those ruled out when they are fewer, in rank order, at
+    most 6 with the rest counted."""
+    rows = [{"label": label} for label in RANKED[:configs]]
+    found = {"possibly_best": list(RANKED[:possibly_best])}
     assert headline(found, rows, 0.05) == (
         f"{possibly_best} of {configs} configuration(s) could be the best (Hsu's MCB, 95% "
         f"simultaneous){said}")

@@ -35,8 +35,7 @@ DVC_AND_GIT_FILES = {"dvc.yaml", "dvc.lock", "params.yaml", ".dvcignore", ".giti
 class DvcPlan:
     """DVC's plan of a plain `dvc repro`: its stages in the order it runs and records them
     (``order``), the stages whose outputs the items read among them (``input_stages``), and
-    the stages dvc.lock
-    records before the run (``recorded``)."""
+    the stages dvc.lock records before the run (``recorded``)."""
 
     order: tuple[str, ...]
     input_stages: tuple[str, ...]
